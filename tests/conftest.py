@@ -18,3 +18,22 @@ def pytest_addoption(parser) -> None:  # noqa: ANN001
         help="what the exercise checks test: 'solution' (the reference library), 'stub' (course/NN-*/exercises.py)"
         " or a path to a learner's exercises.py",
     )
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M-Instruct (model, tokenizer) from the offline default, loaded once per test session."""
+    from zero2hero.assets import load_causal_lm
+
+    return load_causal_lm("smollm2")
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """all-MiniLM-L6-v2 (model, tokenizer) from the offline default, loaded once per test session."""
+    from zero2hero.assets import load_encoder
+
+    return load_encoder("minilm")

@@ -131,7 +131,8 @@ def check(
         _fail(error)
     for outcome in outcomes:
         mark = "[green]✓[/]" if outcome.passed else "[red]✗[/]"
-        console.print(f" {mark} {outcome.name}" + ("" if outcome.passed else f"\n     [dim]{outcome.message}[/]"),
+        label = outcome.name.removeprefix("test_").replace("_", " ")
+        console.print(f" {mark} {label}" + ("" if outcome.passed else f"\n     [dim]{outcome.message}[/]"),
                       highlight=False)
     passed = sum(o.passed for o in outcomes)
     if not solution:
