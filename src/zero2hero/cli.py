@@ -20,7 +20,7 @@ from zero2hero.errors import Zero2HeroError
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="zero2hero — LLM zero to hero: labs, exercise checks and benchmarks, on your CPU.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
 OutOption = Annotated[Path, typer.Option("--out", help="Folder that receives run directories.")]
 
