@@ -40,14 +40,15 @@ def test_folder_without_config_is_refused(tmp_path: Path) -> None:
 
 def test_tiny_gpt2_saved_locally_loads_by_path(tmp_path: Path) -> None:
     # The path a learner with network access uses for `distilgpt2`, exercised on a tiny local GPT-2.
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=50, n_positions=64))
     model.save_pretrained(tmp_path)
     vocab = {f"t{i}": i for i in range(50)}
-    PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0"))).save_pretrained(tmp_path)
+    word_level = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
+    PreTrainedTokenizerFast(tokenizer_object=word_level).save_pretrained(tmp_path)
     loaded, tokenizer = assets.load_causal_lm(str(tmp_path))
     ids = torch.tensor([[1, 2, 3]])
     assert torch.equal(loaded(ids).logits, model.eval()(ids).logits)

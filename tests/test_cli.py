@@ -35,7 +35,8 @@ def test_lab_writes_report_and_says_where(tmp_path: Path) -> None:
 
 def test_tour_writes_one_combined_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The tour mechanism on chapter 1 alone; every lab's quick mode has its own test under tests/labs.
-    from zero2hero.labs import available_labs, runner as lab_runner
+    from zero2hero.labs import available_labs
+    from zero2hero.labs import runner as lab_runner
 
     monkeypatch.setattr(lab_runner, "available_labs", lambda: {1: available_labs()[1]})
     result = _run("tour", "--out", str(tmp_path))

@@ -51,10 +51,15 @@ def list_chapters() -> None:
     rows = []
     for ch in CHAPTERS:
         folder = _course_folder(ch.number)
-        has = lambda name: "✓" if folder and (folder / name).exists() else "·"  # noqa: E731
-        rows.append([ch.number, ch.title, has("lesson.md"), "✓" if ch.number in labs else "·",
-                     has("exercises.py"), exercise_status(ch.number) if folder else ""])
+        lesson, exercises = (_mark(folder is not None and (folder / name).exists())
+                             for name in ("lesson.md", "exercises.py"))
+        rows.append([ch.number, ch.title, lesson, _mark(ch.number in labs), exercises,
+                     exercise_status(ch.number) if folder else ""])
     _print_table("zero2hero chapters", ["#", "chapter", "lesson", "lab", "exercises", "your checks"], rows)
+
+
+def _mark(present: bool) -> str:
+    return "✓" if present else "·"
 
 
 def _course_folder(number: int) -> Path | None:
@@ -76,7 +81,7 @@ def _progress_printer(prefix: str = ""):  # noqa: ANN202
 def lab(
     chapter: Annotated[int, typer.Argument(help="Chapter number.")],
     full: Annotated[bool, typer.Option("--full", help="Run the experiment at its real size (slower).")] = False,
-    text: Annotated[Path | None, typer.Option("--text", help="A UTF-8 text file to use instead of the default.")] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="A UTF-8 text file instead of the default.")] = None,
     out: OutOption = Path("runs"),
 ) -> None:
     """Run chapter N's lab and write its report, metrics, figures and config into a run directory."""

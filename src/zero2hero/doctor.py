@@ -26,7 +26,8 @@ def diagnose() -> Diagnosis:
     d.facts["torch"] = torch.__version__
     d.facts["cpu cores (logical)"] = str(os.cpu_count())
     d.facts["torch threads"] = str(torch.get_num_threads())
-    d.facts["RAM"] = f"{psutil.virtual_memory().total / 1e9:.1f} GB ({psutil.virtual_memory().available / 1e9:.1f} GB free)"
+    memory = psutil.virtual_memory()
+    d.facts["RAM"] = f"{memory.total / 1e9:.1f} GB ({memory.available / 1e9:.1f} GB free)"
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     d.facts["CUDA GPU"] = torch.cuda.get_device_name(0) if cuda else "none"

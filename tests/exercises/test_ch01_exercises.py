@@ -99,7 +99,7 @@ def test_count_ngrams_matches_scikit_learn(ex) -> None:
         vectorizer = CountVectorizer(analyzer=str.split, lowercase=False) if n == 1 else CountVectorizer(
             tokenizer=str.split, preprocessor=None, token_pattern=None, lowercase=False, ngram_range=(n, n))
         counts = vectorizer.fit_transform([" ".join(tokens)]).toarray()[0]
-        expected = dict(zip(vectorizer.get_feature_names_out(), counts))
+        expected = dict(zip(vectorizer.get_feature_names_out(), counts, strict=True))
         ours = ex.count_ngrams(tokens, n)
         assert {" ".join(gram): c for gram, c in ours.items()} == expected
         assert all(isinstance(gram, tuple) and len(gram) == n for gram in ours)

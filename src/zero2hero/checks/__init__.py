@@ -67,7 +67,8 @@ def load_learner_module(path: Path) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
-        raise Zero2HeroError(f"{path}:{err.lineno}: syntax error: {err.msg}", "fix the line and run the check again") from None
+        raise Zero2HeroError(f"{path}:{err.lineno}: syntax error: {err.msg}",
+                             "fix the line and run the check again") from None
     return module
 
 

@@ -141,7 +141,7 @@ def _corpus_zipf(config: Config, ctx: RunContext, result: LabResult) -> t.stats.
 
 def _zipf_figure(ctx: RunContext, fits: dict):  # noqa: ANN202
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for (name, fit), colour in zip(fits.items(), ("#4477aa", "#ee6677")):
+    for (name, fit), colour in zip(fits.items(), ("#4477aa", "#ee6677"), strict=False):
         ax.loglog(fit.ranks, fit.frequencies, ".", ms=3, color=colour, label=f"{name} ({len(fit.ranks):,} types)")
         ax.loglog(fit.ranks, fit.ranks ** fit.slope * 2.718281828 ** fit.intercept, "-", color=colour, lw=1,
                   label=f"fit: slope {fit.slope:.2f}")
@@ -158,7 +158,7 @@ def _multilingual_table() -> Table:
     for lang, sentence in PARALLEL_SENTENCES.items():
         ws, rx = t.whitespace_tokenize(sentence), t.regex_tokenize(sentence)
         stripped = t.strip_accents(sentence)
-        changed = [(a, b) for a, b in zip(ws, t.whitespace_tokenize(stripped)) if a != b]
+        changed = [(a, b) for a, b in zip(ws, t.whitespace_tokenize(stripped), strict=False) if a != b]
         stripped_tokens = t.regex_tokenize(stripped)
         stop_before = len(rx) - len(t.remove_stopwords(rx, lang))
         stop_after = len(stripped_tokens) - len(t.remove_stopwords(stripped_tokens, lang))
@@ -183,9 +183,11 @@ def _what_breaks(lang: str, sentence: str, ws: list[str], rx: list[str], changed
     elif len(longest) >= 16:
         problems.append(f"the compound '{longest}' ({len(longest)} chars) is one token")
     if len(rx) > 2 * len(ws) + 2:
-        problems.append(f"regex \\w does not match combining vowel marks, so {len(ws)} words shatter into {len(rx)} tokens")
-    if t.lowercase(sentence) != t.lowercase(sentence, lang):
-        wrong = sum(a != b for a, b in zip(t.lowercase(sentence).split(), t.lowercase(sentence, lang).split()))
+        problems.append(f"regex \\w does not match combining vowel marks, so {len(ws)} words shatter "
+                        f"into {len(rx)} tokens")
+    generic, local = t.lowercase(sentence).split(), t.lowercase(sentence, lang).split()
+    if generic != local:
+        wrong = sum(a != b for a, b in zip(generic, local, strict=True))
         problems.append(f"generic lower-casing gets the dotted/dotless i wrong in {wrong} words")
     if marks_removed > 0:
         problems.append(f"accent stripping deletes {marks_removed} combining marks (here, vowels that carry meaning)")

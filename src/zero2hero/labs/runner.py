@@ -59,8 +59,8 @@ def run_tour(out_root: Path, progress: Callable[[str], None] | None = None) -> t
         lines = ["# zero2hero tour — every lab in quick mode", "",
                  f"{len(runs)} labs in {total:.1f} s. Each section is also a report of its own in its folder.", "",
                  "| chapter | lab | seconds | report |", "|---|---|---|---|"]
-        lines += [f"| {r.chapter} | {r.result.title} | {r.seconds:.1f} | [{r.folder.name}/report.md]({r.folder.name}/report.md) |"
-                  for r in runs]
+        lines += [f"| {r.chapter} | {r.result.title} | {r.seconds:.1f} | "
+                  f"[{r.folder.name}/report.md]({r.folder.name}/report.md) |" for r in runs]
         for r in runs:
             # Figures live in each lab's sub-folder: prefix their links in the combined report.
             section = (r.folder / "report.md").read_text(encoding="utf-8")

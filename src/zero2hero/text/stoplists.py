@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 
 import stopwordsiso
 
 from zero2hero.errors import UnknownNameError
 
 
-@lru_cache(maxsize=None)
+@cache
 def stopwords(language: str = "en") -> frozenset[str]:
     """The stopword list for an ISO 639-1 language code ("en", "de", "tr", "ar", "zh", ...), lower-case."""
     if not stopwordsiso.has_lang(language):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 # One alternative per kind of token, tried left to right at each position:
-#   <URL>-style placeholders (any case: lower-casing may run first) | numbers with separators
-#   (12,043  3.5) — before words, which would stop at the comma | words, with inner apostrophes/hyphens (don't, state-of-the-art)
+#   <URL>-style placeholders (any case: lower-casing may run first)
+#   | numbers with separators (12,043  3.5) — before words, which would stop at the comma
+#   | words, with inner apostrophes/hyphens (don't, state-of-the-art)
 #   | any other single non-space character (punctuation, emoji).
 TOKEN_PATTERN = r"<[A-Za-z]+>|\d+(?:[.,]\d+)+|\w+(?:['’-]\w+)*|[^\w\s]"
 _TOKEN = re.compile(TOKEN_PATTERN)
