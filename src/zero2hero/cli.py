@@ -150,6 +150,36 @@ def check(
 
 
 @app.command()
+def tokenize(
+    text: Annotated[str, typer.Argument(help="The text to tokenize (or use --file).")] = "",
+    file: Annotated[Path | None, typer.Option("--file", help="Read the text from a UTF-8 file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object: tokenizer -> pieces and ids.")] = False,
+) -> None:
+    """How each tokenizer splits a text: words, characters, our BPE/WordPiece and Hugging Face's."""
+    from zero2hero.tokenization.compare import tokenize_all
+
+    try:
+        if file is not None:
+            from zero2hero.text import read_text_file
+
+            text = read_text_file(file)
+        if not text:
+            raise Zero2HeroError("no text to tokenize", 'pass it as an argument (z2h tokenize "Hello") or with --file')
+        results = tokenize_all(text)
+    except Zero2HeroError as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps({r.name: {"pieces": r.pieces, "ids": r.ids} for r in results}, ensure_ascii=False))
+        return
+    for r in results:
+        # Spaces as "·" and newlines as "⏎", so that token boundaries are visible.
+        shown = " | ".join(p.replace(" ", "·").replace("\n", "⏎") for p in r.pieces[:60])
+        more = f" … (+{len(r.pieces) - 60})" if len(r.pieces) > 60 else ""
+        console.print(f"[bold]{r.name}[/] — {len(r.ids)} tokens\n  {shown}{more}\n  [dim]ids: {r.ids[:30]}"
+                      f"{' …' if len(r.ids) > 30 else ''}[/]", highlight=False)
+
+
+@app.command()
 def assets(
     require: Annotated[bool, typer.Option("--require", help="Exit non-zero if any default is missing.")] = False,
 ) -> None:

@@ -8,9 +8,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from zero2hero.corpus import heldout_text, training_text
 from zero2hero.errors import InputError
+from zero2hero.text.samples import raw_article
 from zero2hero.tokenization import BPETokenizer, train_bpe, train_wordpiece
 from zero2hero.tokenization.wordpiece import wordpiece_word
-from zero2hero.text.samples import raw_article
 
 
 def test_tie_breaking_rule_pinned_on_a_hand_worked_corpus() -> None:
@@ -24,7 +24,8 @@ def _rust_bpe(text: str, vocab_size: int) -> Tokenizer:
     rust = Tokenizer(models.BPE())
     rust.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=0, show_progress=False,
-                                  special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+                                  special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     rust.train_from_iterator([text], trainer)
     return rust
 

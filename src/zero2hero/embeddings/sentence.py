@@ -9,7 +9,11 @@ from zero2hero.errors import InputError
 
 
 def mean_pooling(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average token vectors ``hidden`` (batch, seq, d) over real tokens (mask (batch, seq) == 1) -> (batch, d)."""
+    """Average each sequence's token vectors over its real tokens, ignoring padding.
+
+    ``hidden`` has shape (batch, seq, d) and ``attention_mask`` shape (batch, seq), 1 for a real token and
+    0 for padding. Returns (batch, d): for each sequence, the mean of the rows of ``hidden`` whose mask is 1.
+    """
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
 

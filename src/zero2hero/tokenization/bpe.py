@@ -21,6 +21,27 @@ from zero2hero.tokenization.byte_level import from_symbols, pretokenize, to_symb
 from zero2hero.tokenization.validate import check_text
 
 
+def apply_merge(parts: list[str], pair: tuple[str, str], merged: str | None = None) -> list[str]:
+    """One BPE merge step: replace every adjacent occurrence of ``pair`` in ``parts``, scanning left to
+    right without overlaps, by the merged symbol (``pair[0] + pair[1]`` unless ``merged`` is given).
+
+    >>> apply_merge(["l", "o", "w", "e", "r"], ("l", "o"))
+    ['lo', 'w', 'e', 'r']
+    >>> apply_merge(["a", "a", "a"], ("a", "a"))
+    ['aa', 'a']
+    """
+    symbol = pair[0] + pair[1] if merged is None else merged
+    out, i = [], 0
+    while i < len(parts):
+        if i + 1 < len(parts) and parts[i] == pair[0] and parts[i + 1] == pair[1]:
+            out.append(symbol)
+            i += 2
+        else:
+            out.append(parts[i])
+            i += 1
+    return out
+
+
 @dataclass
 class BPETokenizer:
     """``vocab`` maps symbol strings (bytes written with :func:`bytes_to_unicode`) to ids; ``merges`` are
@@ -55,15 +76,7 @@ class BPETokenizer:
                     best_rank, best = rank, pair
             if best is None:
                 break
-            merged, i = [], 0
-            while i < len(parts):
-                if i + 1 < len(parts) and (parts[i], parts[i + 1]) == best:
-                    merged.append(parts[i] + parts[i + 1])
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
+            parts = apply_merge(parts, best)
         return parts
 
     def _encode_piece(self, piece: str) -> list[int]:

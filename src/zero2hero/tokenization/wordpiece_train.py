@@ -12,6 +12,7 @@ from collections import Counter
 
 from zero2hero.errors import InputError
 from zero2hero.tokenization.bert_pretokenize import basic_tokenize
+from zero2hero.tokenization.bpe import apply_merge
 from zero2hero.tokenization.validate import check_corpus
 from zero2hero.tokenization.wordpiece import WordPieceTokenizer
 
@@ -47,19 +48,8 @@ def train_wordpiece(text: str, vocab_size: int, lowercase: bool = True) -> WordP
         merged = _merge_symbol(*best)
         for word, pieces in splits.items():
             if len(pieces) > 1:
-                splits[word] = _merge_pieces(pieces, best, merged)
+                splits[word] = apply_merge(pieces, best, merged)
         if merged not in vocab:
             vocab.append(merged)
     return WordPieceTokenizer({t: i for i, t in enumerate(vocab)}, lowercase)
 
-
-def _merge_pieces(pieces: list[str], pair: tuple[str, str], merged: str) -> list[str]:
-    out, i = [], 0
-    while i < len(pieces):
-        if i + 1 < len(pieces) and (pieces[i], pieces[i + 1]) == pair:
-            out.append(merged)
-            i += 2
-        else:
-            out.append(pieces[i])
-            i += 1
-    return out

@@ -1,0 +1,176 @@
+"""Lab 2 — word, character and sub-word tokenisation compared on several kinds of text; how BPE
+granularity changes with vocabulary size; and what dense embeddings capture that one-hot vectors cannot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from zero2hero.reporting import LabResult, RunContext, Stopwatch, Table  # noqa: E402
+
+CHAPTER = 2
+TITLE = "Lab 2 — Modern tokenization and embeddings"
+
+
+@dataclass
+class Config:
+    quick: bool = True
+    bpe_vocab_sizes: list[int] = field(default_factory=lambda: [300, 1_000, 4_000, 16_000])
+    bpe_train_chars: int = 0  # 0: the whole training corpus (quick mode uses 400,000 characters)
+    heldout_chars: int = 200_000
+    rare_words: list[str] = field(default_factory=lambda: ["antidisestablishmentarianism", "tokenization",
+                                                           "Pemberley", "definately"])
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.bpe_vocab_sizes = [s for s in self.bpe_vocab_sizes if s <= 4_000]
+            self.bpe_train_chars = self.bpe_train_chars or 400_000
+            self.heldout_chars = min(self.heldout_chars, 50_000)
+
+
+def run(config: Config, ctx: RunContext) -> LabResult:
+    from zero2hero.corpus import heldout_text
+
+    result = LabResult("ch02_tokenization", TITLE)
+    ctx.step("loading the tokenizers (ours and Hugging Face's)")
+    heldout = heldout_text(config.heldout_chars)
+    result.tables += _granularity_tables(heldout, result)
+    ctx.step(f"training BPE at vocabulary sizes {config.bpe_vocab_sizes}")
+    result.tables.append(_vocab_sweep(config, heldout, ctx, result))
+    ctx.step("embeddings: one-hot vs dense, similarity, neighbours, PCA")
+    result.tables += _embeddings(ctx, result)
+    return result
+
+
+def _granularity_tables(heldout: str, result: LabResult) -> list[Table]:
+    from zero2hero.text import regex_tokenize
+    from zero2hero.tokenization import pretrained as p
+    from zero2hero.tokenization.compare import char_level, word_level
+    from zero2hero.tokenization.samples import TEXT_KINDS, source_code_sample
+
+    kinds = {"English prose (held out)": heldout[:2_000], "Python source": source_code_sample(), **TEXT_KINDS}
+    bpe, wordpiece = p.smollm2_bpe(), p.minilm_wordpiece()
+    rows, splits = [], []
+    for kind, text in kinds.items():
+        words = regex_tokenize(text)
+        word_ids, chars = word_level(text).ids, char_level(text).ids
+        wp = wordpiece.tokenize(text)
+        bpe_ids = bpe.encode(text)
+        for name, n_tokens, oov in (
+            ("words (corpus top 50k)", len(word_ids), sum(i == 0 for i in word_ids) / len(word_ids)),
+            ("characters", len(chars), 0.0),
+            ("BPE (SmolLM2, 49,152)", len(bpe_ids), 0.0),
+            ("WordPiece (MiniLM, 30,522)", len(wp), wp.count("[UNK]") / len(wp)),
+        ):
+            rows.append([kind, name, n_tokens, round(n_tokens / len(words), 2), f"{oov:.1%}"])
+        first = " ".join(words[:6])
+        splits.append([kind, first, " | ".join(bpe.pieces(first)), " | ".join(wordpiece.tokenize(first))])
+        if kind == "rare words & typos":
+            result.add_metric("rare_words_bpe_tokens_per_word", len(bpe_ids) / len(words), "tokens/word",
+                              "SmolLM2 BPE on rare words and typos")
+    result.add_metric("prose_bpe_tokens_per_word", rows[2][3], "tokens/word", "SmolLM2 BPE on held-out English prose")
+    prose_word_ids = word_level(kinds["English prose (held out)"]).ids
+    result.add_metric("prose_word_level_oov", sum(i == 0 for i in prose_word_ids) / len(prose_word_ids), "ratio",
+                      "share of held-out prose words outside the 50k word vocabulary")
+    return [Table("Granularity: the same texts through four tokenizers",
+                  ["text", "tokenizer", "tokens", "tokens per word", "out-of-vocabulary"], rows,
+                  "Words are counted with chapter 1's regex tokeniser. Byte-level BPE never has unknown tokens."),
+            Table("How the pretrained tokenizers split the first words of each text",
+                  ["text", "words", "SmolLM2 BPE", "MiniLM WordPiece"], splits)]
+
+
+def _vocab_sweep(config: Config, heldout: str, ctx: RunContext, result: LabResult) -> Table:
+    from zero2hero.corpus import training_text
+    from zero2hero.text import regex_tokenize
+    from zero2hero.tokenization import train_bpe
+
+    text = training_text()[: config.bpe_train_chars or None]
+    n_bytes, n_words = len(heldout.encode()), len(regex_tokenize(heldout))
+    rows, bpt = [], []
+    for size in config.bpe_vocab_sizes:
+        watch = Stopwatch()
+        tokenizer = train_bpe(text, size, ["<|endoftext|>"])
+        seconds = watch.seconds
+        n_tokens = len(tokenizer.encode(heldout))
+        bpt.append(n_bytes / n_tokens)
+        rows.append([size, round(seconds, 2), round(n_bytes / n_tokens, 3), round(n_tokens / n_words, 3),
+                     *(" | ".join(tokenizer.pieces(" " + w)) for w in config.rare_words)])
+        result.add_metric(f"bpe_{size}_heldout_bytes_per_token", n_bytes / n_tokens, "bytes/token",
+                          f"our BPE, vocabulary {size}, trained on {len(text):,} characters")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogx(config.bpe_vocab_sizes, bpt, "o-", color="#4477aa")
+    ax.set_xlabel("vocabulary size")
+    ax.set_ylabel("held-out bytes per token")
+    ax.set_title("Bigger vocabulary, longer tokens")
+    result.figures.append(ctx.save_figure(fig, "bpe_vocab_sweep.png", "BPE granularity vs vocabulary size",
+                                          "Each BPE was trained by zero2hero's trainer on the same corpus text."))
+    return Table(f"Our BPE trained on {len(text):,} characters of the course corpus, at several vocabulary sizes",
+                 ["vocab size", "train s", "held-out bytes/token", "tokens per word",
+                  *(f"'{w}'" for w in config.rare_words)], rows)
+
+
+def _embeddings(ctx: RunContext, result: LabResult) -> list[Table]:
+    from zero2hero.assets import load_encoder
+    from zero2hero.embeddings import cosine_similarity, embed_sentences, nearest_neighbours, one_hot_vs_dense, pca_2d
+    from zero2hero.tokenization.samples import SENTENCE_GROUPS
+
+    model, tokenizer = load_encoder("minilm")
+    sentences = [s for group in SENTENCE_GROUPS.values() for s in group]
+    groups = [g for g, items in SENTENCE_GROUPS.items() for _ in items]
+    emb = embed_sentences(sentences, model, tokenizer)
+    sims = cosine_similarity(emb, emb)
+    same = torch.tensor([[a == b and i != j for j, b in enumerate(groups)] for i, a in enumerate(groups)])
+    other = torch.tensor([[a != b for b in groups] for a in groups])
+    result.add_metric("same_topic_mean_cosine", sims[same].mean(), "cosine", "MiniLM, sentences on the same topic")
+    result.add_metric("other_topic_mean_cosine", sims[other].mean(), "cosine", "MiniLM, sentences on different topics")
+    result.figures.append(_heatmap(ctx, sims, sentences))
+    points, ratio = pca_2d(emb)
+    result.figures.append(_pca_plot(ctx, points, ratio, groups))
+
+    # Word-piece embeddings: neighbours in the input embedding matrix of the encoder.
+    table = model.get_input_embeddings().weight.detach()  # (vocab, 384)
+    words = ["king", "paris", "happy", "library", "football"]
+    ids = tokenizer.convert_tokens_to_ids(words)
+    _, idx = nearest_neighbours(table[ids], table, k=6)
+    neighbour_rows = [[w, ", ".join(t for t in tokenizer.convert_ids_to_tokens(row.tolist()) if t != w)[:80]]
+                      for w, row in zip(words, idx, strict=True)]
+    costs = [one_hot_vs_dense(v, 384) for v in (30_522, 49_152)]
+    one_hot_rows = [[f"{c.vocab_size:,}", f"{c.one_hot_bytes_per_token:,}", f"{c.dense_bytes_per_token:,}",
+                     f"{c.one_hot_bytes_per_token / c.dense_bytes_per_token:.0f}×", f"{c.one_hot_sparsity:.5%}",
+                     c.distinct_pair_cosine] for c in costs]
+    return [Table("Nearest word pieces in MiniLM's input embedding matrix (cosine)", ["word", "neighbours"],
+                  neighbour_rows),
+            Table("One-hot vs dense (float32, per token)", ["vocabulary", "one-hot bytes", "dense bytes (d=384)",
+                                                            "ratio", "one-hot zeros", "cosine of two different words"],
+                  one_hot_rows, "Any two different one-hot vectors are orthogonal: one-hot encodes identity, "
+                                "not similarity.")]
+
+
+def _heatmap(ctx: RunContext, sims: torch.Tensor, sentences: list[str]):  # noqa: ANN202
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    image = ax.imshow(sims.numpy(), cmap="viridis", vmin=-0.1, vmax=1)
+    labels = [s if len(s) < 38 else s[:36] + "…" for s in sentences]
+    ax.set_xticks(range(len(labels)), labels, rotation=75, fontsize=7, ha="right")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    fig.colorbar(image, ax=ax, label="cosine similarity")
+    ax.set_title("MiniLM sentence embeddings: cosine similarity")
+    return ctx.save_figure(fig, "similarity_heatmap.png", "Sentence similarity heatmap",
+                           "Blocks along the diagonal: sentences on the same topic are closer.")
+
+
+def _pca_plot(ctx: RunContext, points: torch.Tensor, ratio: torch.Tensor, groups: list[str]):  # noqa: ANN202
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for group, colour in zip(dict.fromkeys(groups), ("#4477aa", "#ee6677", "#228833"), strict=False):
+        mask = [g == group for g in groups]
+        ax.scatter(points[mask, 0], points[mask, 1], color=colour, label=group)
+    ax.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({ratio[1]:.0%} of variance)")
+    ax.legend()
+    ax.set_title("Sentence embeddings projected to 2-D (PCA)")
+    return ctx.save_figure(fig, "embeddings_pca.png", "PCA of sentence embeddings",
+                           "384 dimensions projected onto the two of largest variance.")
