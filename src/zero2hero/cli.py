@@ -195,6 +195,15 @@ def assets(
         rows.append([name, asset.role, "yes" if status["installed"] else "[red]no[/]",
                      f"{status['size_mb']:.1f} MB" if status["size_mb"] else "",
                      status["path"] or asset.install_command, asset.licence])
+    from zero2hero.corpus import corpus_path
+
+    corpus = corpus_path()
+    if not corpus.exists():
+        missing.append("corpus")
+    rows.append(["corpus", "course corpus: Austen, KJV Bible, Jargon File (Debian packages)",
+                 "yes" if corpus.exists() else "[red]no[/]",
+                 f"{corpus.stat().st_size / 1e6:.1f} MB" if corpus.exists() else "",
+                 str(corpus) if corpus.exists() else "python -m zero2hero.corpus install", "public domain"])
     _print_table("offline defaults", ["name", "what", "installed", "size", "path / install", "licence"], rows)
     if require and missing:
         _fail(Zero2HeroError(f"missing offline defaults: {', '.join(missing)}", "run `make setup`"))

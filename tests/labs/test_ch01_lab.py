@@ -37,3 +37,10 @@ def test_lab_on_a_learner_file_and_bad_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="binary"):
         run_lab(get_lab(1), make_config(get_lab(1), True, {"text_file": binary}), tmp_path / "bad")
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir()), "nothing half-written"
+
+
+def test_full_lab_fits_zipf_on_the_course_corpus(tmp_path: Path) -> None:
+    run = run_lab(get_lab(1), make_config(get_lab(1), quick=False), tmp_path)
+    metrics = json.loads((run.folder / "metrics.json").read_text())
+    assert -1.3 < metrics["zipf_slope_course_corpus"]["value"] < -0.9, "Zipf's law holds on a large sample"
+    assert metrics["corpus_tokens"]["value"] > 500_000

@@ -143,8 +143,9 @@ def _zipf_figure(ctx: RunContext, fits: dict):  # noqa: ANN202
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for (name, fit), colour in zip(fits.items(), ("#4477aa", "#ee6677"), strict=False):
         ax.loglog(fit.ranks, fit.frequencies, ".", ms=3, color=colour, label=f"{name} ({len(fit.ranks):,} types)")
-        ax.loglog(fit.ranks, fit.ranks ** fit.slope * 2.718281828 ** fit.intercept, "-", color=colour, lw=1,
-                  label=f"fit: slope {fit.slope:.2f}")
+        fitted = fit.ranks[: fit.fitted_ranks]
+        ax.loglog(fitted, fitted ** fit.slope * 2.718281828 ** fit.intercept, "-", color=colour, lw=1,
+                  label=f"fit over the top {fit.fitted_ranks:,} ranks: slope {fit.slope:.2f}")
     ax.set_xlabel("rank")
     ax.set_ylabel("frequency")
     ax.set_title("Zipf's law: frequency against rank (log-log)")
@@ -209,6 +210,6 @@ def _observations(changes: list[t.StepChange], stats: t.CorpusStats, fits: dict)
              f"The cleaned article has {stats.tokens:,} tokens and {stats.types:,} types; "
              f"{stats.hapax_legomena:,} types ({stats.hapax_legomena / stats.types:.0%}) occur exactly once."]
     for name, fit in fits.items():
-        notes.append(f"Zipf slope on the {name}: {fit.slope:.2f} (Zipf's law predicts about -1; short texts "
-                     "have too few repeats for the tail, so their slope is flatter).")
+        notes.append(f"Zipf slope on the {name} (top {fit.fitted_ranks:,} ranks): {fit.slope:.2f} (Zipf's law "
+                     "predicts about -1; a short text has too few repeats, so its slope is flatter).")
     return notes
