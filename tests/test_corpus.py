@@ -28,3 +28,12 @@ def test_missing_corpus_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp
     with pytest.raises(AssetMissingError, match="not installed") as info:
         corpus.load_corpus()
     assert "make setup" in info.value.hint
+
+
+def test_install_without_apt_fails_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("Z2H_CACHE", str(tmp_path))
+    monkeypatch.setattr(corpus.shutil, "which", lambda name: None)
+    with pytest.raises(AssetMissingError, match="no apt-get") as info:
+        corpus.install()
+    assert "Gutenberg" in info.value.hint and str(tmp_path) in info.value.hint
+    assert not corpus.corpus_path().exists()

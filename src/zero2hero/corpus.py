@@ -23,7 +23,7 @@ import zlib
 from pathlib import Path
 
 from zero2hero.assets import cache_dir
-from zero2hero.errors import AssetMissingError, InputError
+from zero2hero.errors import AssetMissingError, InputError, Zero2HeroError
 
 CORPUS_VERSION = "v2"
 DEBIAN_PACKAGES = ("r-cran-janeaustenr", "bible-kjv", "bible-kjv-text", "jargon-text")
@@ -36,11 +36,16 @@ def corpus_path() -> Path:
     return cache_dir() / f"course-corpus-{CORPUS_VERSION}.txt"
 
 
+def _manual_hint() -> str:
+    return (f"put any ~10 MB UTF-8 prose file at {corpus_path()} (e.g. the Project Gutenberg editions of "
+            "Jane Austen's novels and the King James Bible, joined)")
+
+
 def _missing() -> AssetMissingError:
     return AssetMissingError(
         "the course corpus is not installed",
         "run `make setup` (or `python -m zero2hero.corpus install`; it needs Debian/Ubuntu's apt-get). "
-        "Elsewhere, put any ~10 MB UTF-8 prose file at " + str(corpus_path()),
+        "Elsewhere, " + _manual_hint(),
     )
 
 
@@ -89,7 +94,8 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def _fetch_debs(folder: Path) -> None:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise _missing()
+        raise AssetMissingError("this machine has no apt-get/dpkg-deb, which fetch the course corpus's Debian packages",
+                                _manual_hint())
     result = _run(["apt-get", "download", *DEBIAN_PACKAGES], folder)
     if result.returncode != 0:  # a fresh machine may have no package lists yet
         _run(["apt-get", "update", "-qq"], folder)
@@ -151,5 +157,8 @@ def install(force: bool = False) -> Path:
 if __name__ == "__main__":
     if sys.argv[1:] != ["install"]:
         sys.exit("usage: python -m zero2hero.corpus install")
-    path = install()
+    try:
+        path = install()
+    except Zero2HeroError as err:  # a clear line, no traceback: e.g. no apt-get on this machine
+        sys.exit(f"error: {err}")
     print(f"course corpus: {path} ({path.stat().st_size / 1e6:.1f} MB)")
