@@ -68,10 +68,13 @@ def dequantize_q8_0(data: torch.Tensor) -> torch.Tensor:
 
 
 def quantize_q4_0(x: torch.Tensor) -> torch.Tensor:
-    """``(..., n)`` float -> ``(..., n / 32 * 18)`` uint8 Q4_0 blocks.
+    """``(..., n)`` float -> ``(..., n / 32 * 18)`` uint8 Q4_0 blocks (``n`` a multiple of 32).
 
-    ``d = v / -8`` where ``v`` is the value of largest magnitude (sign kept), so that value becomes
-    exactly code 0 (= -8 after the offset) and the 16 codes ``-8..7`` are used fully.
+    Per block of 32 values: ``d = v / -8`` where ``v`` is the value of largest magnitude (sign kept),
+    so that value becomes exactly code 0 (= -8 after the offset); each value's code is
+    ``trunc(x * (1/d) + 8.5)`` clamped to 0..15 (an all-zero block has ``1/d`` taken as 0).
+    Bytes per block: ``d`` as float16 (2 bytes, little-endian), then 16 bytes where byte ``j`` holds
+    the code of value ``j`` in its low nibble and of value ``j + 16`` in its high nibble.
     """
     blocks = _blocks(x)
     v = torch.gather(blocks, 1, blocks.abs().argmax(dim=1, keepdim=True))

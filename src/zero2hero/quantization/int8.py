@@ -33,7 +33,10 @@ def absmax_quantize(x: torch.Tensor, bits: int = 8, granularity: str = "channel"
 
     Returns ``(q, scale)``: ``q`` int8 with the shape of ``x`` in ``[-(2**(bits-1)-1), 2**(bits-1)-1]``,
     ``scale`` float32 of shape ``(n_scales, 1)`` (1 per tensor, per row, or per group).
-    Zero maps exactly to zero; a group of zeros gets scale 0 (and dequantizes to zeros).
+    ``granularity``: ``"tensor"`` (one scale), ``"channel"`` (one per row ``x[i]``) or ``"group"``
+    (one per ``group_size`` consecutive values of the last dimension, rows of ``x.reshape(-1, group_size)``).
+    ``round`` is ``torch.round``; zero maps exactly to zero; a row of zeros gets scale 0 (and its ``q``
+    is 0). Raise ``zero2hero.errors.InputError`` for NaN/inf values or a group size that does not divide.
     """
     x = check_tensor(x)
     qmax = 2 ** (check_bits(bits) - 1) - 1
@@ -55,7 +58,9 @@ def zeropoint_quantize(x: torch.Tensor, bits: int = 8, granularity: str = "chann
     """Asymmetric quantization onto ``[0, 2**bits - 1]``: ``q = round(x / scale) + zero``.
 
     ``scale = (max - min) / (2**bits - 1)`` and ``zero = round(-min / scale)``, so the whole range
-    [min, max] is used even when it is not centred on 0 (e.g. after a ReLU). Returns ``(q, scale, zero)``:
+    [min, max] is used even when it is not centred on 0 (e.g. after a ReLU). The range is first widened to
+    include 0 (``min <= 0 <= max``) so that 0 is stored exactly; ``q`` is clamped to ``[0, 2**bits - 1]``.
+    Granularity as in :func:`absmax_quantize`. Returns ``(q, scale, zero)``:
     ``q`` uint8 with the shape of ``x``; ``scale`` float32 and ``zero`` int32, both ``(n_scales, 1)``.
     """
     x = check_tensor(x)

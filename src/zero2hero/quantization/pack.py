@@ -9,7 +9,9 @@ from zero2hero.errors import InputError
 
 
 def pack_nibbles(codes: torch.Tensor) -> torch.Tensor:
-    """``(n_blocks, block)`` codes in 0..15 -> ``(n_blocks, block // 2)`` uint8."""
+    """``(n_blocks, block)`` codes in 0..15 -> ``(n_blocks, block // 2)`` uint8, GGML's order: with
+    ``half = block // 2``, byte ``j`` is ``codes[:, j] | (codes[:, j + half] << 4)``. Codes outside
+    0..15 or an odd block raise ``zero2hero.errors.InputError``."""
     if codes.dim() != 2 or codes.shape[1] % 2:
         raise InputError(f"expected (n_blocks, even block size) codes, got shape {tuple(codes.shape)}",
                          "reshape the codes into blocks first")
