@@ -9,8 +9,16 @@ import numpy as np
 import torch
 from gguf import quants as gq
 
-from zero2hero.quantization import (BITS_PER_WEIGHT, absmax_dequantize, absmax_quantize, dequantize_q4_0,
-                                    error_stats, outlier_effect, quantize_q4_0, quantize_q8_0)
+from zero2hero.quantization import (
+    BITS_PER_WEIGHT,
+    absmax_dequantize,
+    absmax_quantize,
+    dequantize_q4_0,
+    error_stats,
+    outlier_effect,
+    quantize_q4_0,
+    quantize_q8_0,
+)
 
 # %% [markdown]
 # ## int8 absmax by hand on four numbers

@@ -11,9 +11,24 @@ from gguf import quants as gq
 
 from zero2hero.errors import InputError
 from zero2hero.quantization import (
-    BITS_PER_WEIGHT, NF4_CODEBOOK, absmax_dequantize, absmax_quantize, dequantize_q4_0, dequantize_q4_1,
-    dequantize_q8_0, error_stats, nf4_dequantize, nf4_quantize, outlier_effect, pack_nibbles, quantize_q4_0,
-    quantize_q4_1, quantize_q8_0, unpack_nibbles, zeropoint_dequantize, zeropoint_quantize,
+    BITS_PER_WEIGHT,
+    NF4_CODEBOOK,
+    absmax_dequantize,
+    absmax_quantize,
+    dequantize_q4_0,
+    dequantize_q4_1,
+    dequantize_q8_0,
+    error_stats,
+    nf4_dequantize,
+    nf4_quantize,
+    outlier_effect,
+    pack_nibbles,
+    quantize_q4_0,
+    quantize_q4_1,
+    quantize_q8_0,
+    unpack_nibbles,
+    zeropoint_dequantize,
+    zeropoint_quantize,
 )
 
 T = gguf.GGMLQuantizationType
@@ -68,7 +83,8 @@ def test_zeropoint_matches_torch_quantizer_per_tensor() -> None:
 
 def test_group_error_is_smaller_and_bits_bound_error() -> None:
     x = torch.randn(32, 256, generator=torch.Generator().manual_seed(3))
-    mse = {g: error_stats(x, absmax_dequantize(*absmax_quantize(x, 4, g, 32))).mse for g in ("tensor", "channel", "group")}
+    mse = {g: error_stats(x, absmax_dequantize(*absmax_quantize(x, 4, g, 32))).mse
+           for g in ("tensor", "channel", "group")}
     assert mse["group"] < mse["channel"] < mse["tensor"]
     q, scale = absmax_quantize(x, 8, "group", 32)
     assert error_stats(x, absmax_dequantize(q, scale)).max_abs_error <= float(scale.max()) / 2 + 1e-6

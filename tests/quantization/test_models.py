@@ -12,7 +12,12 @@ from torch import nn
 from zero2hero.errors import InputError, Zero2HeroError
 from zero2hero.quantization import QuantLinear, quantize_model
 from zero2hero.quantization.evaluate import (
-    embedding_drift, model_bytes, perplexity, perplexity_from_logits, sentence_embeddings, timed_greedy,
+    embedding_drift,
+    model_bytes,
+    perplexity,
+    perplexity_from_logits,
+    sentence_embeddings,
+    timed_greedy,
 )
 from zero2hero.quantization.library import bitsandbytes_status, load_bitsandbytes, torch_dynamic_int8
 
@@ -85,8 +90,8 @@ def test_minilm_drift_small_for_8_bit(minilm) -> None:
     sentences = ["A cat sat on the mat.", "Stock markets fell today.", "Quantization saves memory."]
     ref = sentence_embeddings(model, tokenizer, sentences)
     assert embedding_drift(ref, ref) == pytest.approx(1.0)
-    q8 = embedding_drift(ref, sentence_embeddings(quantize_model(copy.deepcopy(model), "q8_0", skip=()), tokenizer, sentences))
-    q4 = embedding_drift(ref, sentence_embeddings(quantize_model(copy.deepcopy(model), "q4_0", skip=()), tokenizer, sentences))
+    q8, q4 = (embedding_drift(ref, sentence_embeddings(quantize_model(copy.deepcopy(model), fmt, skip=()),
+                                                       tokenizer, sentences)) for fmt in ("q8_0", "q4_0"))
     assert 1.0 >= q8 > 0.999 and q8 > q4 > 0.9
     dyn = torch_dynamic_int8(model)
     assert model_bytes(dyn) < 0.8 * model_bytes(model)  # the fp32 word embeddings stay

@@ -65,7 +65,8 @@ def run(config: Config, ctx: RunContext) -> LabResult:
                            round(r.perplexity, 3), f"{r.perplexity / base.perplexity - 1:+.2%}",
                            round(r.prefill_tokens_per_s, 1), round(r.decode_tokens_per_s, 2),
                            round(r.decode_tokens_per_s / base.decode_tokens_per_s, 2)])
-        result.add_metric(f"{r.level}_perplexity", r.perplexity, "ppl", f"perplexity on {config.ppl_tokens} held-out tokens")
+        result.add_metric(f"{r.level}_perplexity", r.perplexity, "ppl",
+                          f"perplexity on {config.ppl_tokens} held-out tokens")
         result.add_metric(f"{r.level}_size_bytes", r.size_bytes, "bytes", "serialized state_dict")
         result.add_metric(f"{r.level}_decode_tokens_per_s", r.decode_tokens_per_s, "tokens/s", "greedy, KV cache")
     result.tables.append(table)
@@ -78,7 +79,8 @@ def run(config: Config, ctx: RunContext) -> LabResult:
     _figures(rows, ctx)
     best = max(rows, key=lambda r: r.decode_tokens_per_s)
     result.notes.append(f"fastest decode: {best.level} at {best.decode_tokens_per_s:.2f} tokens/s, "
-                        f"{best.decode_tokens_per_s / base.decode_tokens_per_s:.2f}× fp32 ({base.decode_tokens_per_s:.2f}).")
+                        f"{best.decode_tokens_per_s / base.decode_tokens_per_s:.2f}× fp32 "
+                        f"({base.decode_tokens_per_s:.2f}).")
     result.notes.append("Our layers dequantize the whole weight on every call in eager PyTorch: extra memory "
                         "traffic and Python work per layer, so they are slower than fp32; only a fused kernel "
                         "(fbgemm here, llama.cpp's) turns fewer bytes into more speed.")
@@ -125,7 +127,8 @@ def _drift_table(result: LabResult) -> Table:
         cosine = embedding_drift(reference, sentence_embeddings(variant, tokenizer, DRIFT_SENTENCES))
         rows.append([name, round(model_bytes(variant) / 1e6, 2), round(cosine, 5)])
         result.add_metric(f"minilm_{name}_cosine", cosine, "cosine", "mean cosine to the fp32 embeddings")
-    return Table("all-MiniLM-L6-v2 (genuinely fp32): embedding drift", ["level", "bytes (MB)", "mean cosine vs fp32"], rows)
+    return Table("all-MiniLM-L6-v2 (genuinely fp32): embedding drift",
+                 ["level", "bytes (MB)", "mean cosine vs fp32"], rows)
 
 
 def _figures(rows, ctx: RunContext) -> None:
@@ -141,5 +144,6 @@ def _figures(rows, ctx: RunContext) -> None:
     names = [r.level for r in rows]
     ax.barh(names, [r.decode_tokens_per_s for r in rows], label="decode")
     ax.set_xlabel("decode tokens/s (greedy, KV cache)")
-    ctx.save_figure(fig, "tokens_per_s.png", "Decode tokens/s per level", "Higher is faster; same prompt, same machine.")
+    ctx.save_figure(fig, "tokens_per_s.png", "Decode tokens/s per level",
+                    "Higher is faster; same prompt, same machine.")
     plt.close("all")
