@@ -180,6 +180,43 @@ def tokenize(
 
 
 @app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="The text to continue.")],
+    model: Annotated[str, typer.Option(help="smollm2, a local folder or a hub name.")] = "smollm2",
+    engine: Annotated[str, typer.Option(help="ours (our loop / our GPT-2) or hf (model.generate).")] = "ours",
+    chat: Annotated[bool, typer.Option("--chat", help="Wrap the prompt in the chat template.")] = False,
+    max_new_tokens: Annotated[int, typer.Option(help="How many tokens to add.")] = 64,
+    temperature: Annotated[float | None, typer.Option(help="Sample at this temperature (default: greedy).")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Sample from the nucleus of mass p.")] = None,
+    repetition_penalty: Annotated[float, typer.Option(help="1.0 = none.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object: ids, text, tokens/s.")] = False,
+) -> None:
+    """Continue a prompt on the CPU, streaming tokens as they are produced."""
+    from zero2hero.transformer.cli_generate import run_generate
+    from zero2hero.transformer.generate import SamplingConfig
+
+    try:
+        if (top_k is not None or top_p is not None) and temperature is None:
+            temperature = 1.0
+        cfg = SamplingConfig(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed=seed)
+        on_text = None if as_json else (lambda t: print(t, end="", flush=True))
+        if engine == "hf":
+            from zero2hero.transformer.hf_generate import hf_generate
+
+            out = hf_generate(prompt, model, chat, cfg, on_text)
+        else:
+            out = run_generate(prompt, model, engine, chat, cfg, on_text)
+    except Zero2HeroError as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        console.print(f"\n[dim]{len(out['generated_ids'])} tokens, {out['tokens_per_s']} tokens/s ({out['engine']})[/]")
+
+
+@app.command()
 def assets(
     require: Annotated[bool, typer.Option("--require", help="Exit non-zero if any default is missing.")] = False,
 ) -> None:
