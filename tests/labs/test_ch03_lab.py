@@ -19,3 +19,13 @@ def test_quick_lab_3(tmp_path: Path) -> None:
     report = (run.folder / "report.md").read_text()
     assert "decoding setting" in report and "top-p" in report
     assert (run.folder / "attention_heads.png").exists()
+
+
+@pytest.mark.heavy
+def test_bench_generate_quick_is_consistent() -> None:
+    from zero2hero.bench import get_benchmark
+
+    f = get_benchmark("generate").run(quick=True).figures
+    assert f["identical_greedy_first_64"] is True
+    assert f["ours_cache_decode_tokens_per_s"] > 0 and f["copy_bandwidth_gb_s"] > 0
+    assert 0 < f["bandwidth_utilisation_ratio"] < 1.5
