@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from transformers import GPT2Config as HFConfig
@@ -9,7 +7,14 @@ from transformers import GPT2LMHeadModel
 
 from zero2hero.errors import InputError
 from zero2hero.transformer.generate import (
-    SamplingConfig, apply_repetition_penalty, encode_prompt, generate, stream, top_k_filter, top_p_filter)
+    SamplingConfig,
+    apply_repetition_penalty,
+    encode_prompt,
+    generate,
+    stream,
+    top_k_filter,
+    top_p_filter,
+)
 from zero2hero.transformer.load import from_hf_model
 
 

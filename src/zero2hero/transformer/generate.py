@@ -90,7 +90,7 @@ def next_token(logits: torch.Tensor, seen: torch.Tensor, cfg: SamplingConfig, ge
 def context_length(model: Any) -> int:
     if isinstance(model, GPT2):
         return model.config.n_positions
-    return int(getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions"))
+    return int(getattr(model.config, "max_position_embeddings", None) or model.config.n_positions)
 
 
 def forward_step(model: Any) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]:

@@ -74,7 +74,10 @@ class GPT2(nn.Module):
 
     def forward(self, ids: torch.Tensor, cache: Cache | None = None,
                 keep_weights: bool = False) -> tuple[torch.Tensor, Cache]:
-        """ids: (batch, n_new) token ids following the cached positions. Returns (logits (batch, n_new, vocab), cache)."""
+        """ids: (batch, n_new) token ids following the cached positions.
+
+        Returns (logits (batch, n_new, vocab), cache).
+        """
         n_past = cache[0][0].shape[2] if cache else 0
         t = ids.shape[1]
         if n_past + t > self.config.n_positions:
