@@ -11,6 +11,7 @@ from torch import nn
 
 from zero2hero.errors import InputError, Zero2HeroError
 from zero2hero.quantization import QuantLinear, quantize_model
+from zero2hero.quantization.analysis import activation_outliers
 from zero2hero.quantization.evaluate import (
     embedding_drift,
     model_bytes,
@@ -48,6 +49,32 @@ def test_quantize_model_errors() -> None:
         quantize_model(nn.Sequential(nn.Linear(40, 8)), "q4_0")
     with pytest.raises(Zero2HeroError):
         torch_dynamic_int8(nn.Sequential(nn.ReLU()))
+    with pytest.raises(Zero2HeroError, match="keeps every linear"):
+        torch_dynamic_int8(nn.Sequential(nn.Linear(8, 8)), keep_fp32=("0",))
+    with pytest.raises(InputError, match="no nn.Linear"):
+        activation_outliers(nn.Sequential(nn.ReLU()), torch.zeros(1, 4))
+
+
+def test_torch_int8_keeps_named_layers_in_fp32() -> None:
+    model = nn.Sequential()
+    model.add_module("up_proj", nn.Linear(16, 32))
+    model.add_module("down_proj", nn.Linear(32, 16))
+    mixed = torch_dynamic_int8(model, keep_fp32=("down_proj",))
+    assert type(mixed.down_proj) is nn.Linear and type(mixed.up_proj) is not nn.Linear
+    assert type(model.up_proj) is nn.Linear  # the original is untouched
+
+
+def test_activation_outliers_finds_the_outlier_feature() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("a_proj", nn.Linear(64, 64))
+    model.add_module("b_proj", nn.Linear(64, 64))
+    with torch.no_grad():
+        model.a_proj.weight[7] *= 0  # b_proj's input feature 7 becomes a constant outlier
+        model.a_proj.bias[7] = 500.0
+    ratios = activation_outliers(model, torch.randn(1, 10, 64))
+    assert set(ratios) == {"a_proj", "b_proj"}
+    assert ratios["a_proj"] < 10 < 100 < ratios["b_proj"]
 
 
 def test_perplexity_matches_transformers_loss(smollm2) -> None:

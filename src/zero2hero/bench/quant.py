@@ -20,9 +20,9 @@ def run(quick: bool = False) -> BenchResult:
     from zero2hero.quantization.levels import measure_level
 
     model, tokenizer = load_causal_lm("smollm2")
-    levels = (["fp32", "ours_q8_0", "torch_int8_head_fp32"] if quick else
+    levels = (["fp32", "ours_q8_0", "torch_int8_mixed"] if quick else
               ["fp32", "ours_int8", "ours_q8_0", "ours_q8_0_cached", "ours_q4_0", "ours_q4_1", "torch_int8",
-               "torch_int8_head_fp32"])
+               "torch_int8_head_fp32", "torch_int8_mixed"])
     ppl_tokens, new_tokens = (128, 4) if quick else (1024, 32)
     text = heldout_text(ppl_tokens * 6)
     rows = [measure_level(lv, model, tokenizer, text, PROMPT, ppl_tokens, new_tokens) for lv in levels]

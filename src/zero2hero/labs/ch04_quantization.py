@@ -30,14 +30,14 @@ class Config:
     quick: bool = True
     levels: list[str] = field(default_factory=lambda: [
         "fp32", "bf16", "ours_int8", "ours_q8_0", "ours_q8_0_cached", "ours_q4_0", "ours_int4_g128",
-        "ours_q4_1", "ours_nf4", "torch_int8", "torch_int8_head_fp32"])
+        "ours_q4_1", "ours_nf4", "torch_int8", "torch_int8_head_fp32", "torch_int8_mixed"])
     ppl_tokens: int = 2048
     new_tokens: int = 24
     prompt: str = "The capital of France is"
 
     def __post_init__(self) -> None:
         if self.quick:
-            self.levels = [lv for lv in self.levels if lv in ("fp32", "ours_q8_0", "torch_int8_head_fp32")]
+            self.levels = [lv for lv in self.levels if lv in ("fp32", "ours_q8_0", "torch_int8_mixed")]
             self.ppl_tokens, self.new_tokens = min(self.ppl_tokens, 128), min(self.new_tokens, 3)
 
 
@@ -52,6 +52,8 @@ def run(config: Config, ctx: RunContext) -> LabResult:
     model, tokenizer = load_causal_lm("smollm2")
     result.tables.append(_error_table(model, result))
     text = heldout_text(config.ppl_tokens * 6)
+    ctx.step("activation outliers per kind of linear layer")
+    result.tables.append(_outlier_table(model, tokenizer(text, return_tensors="pt").input_ids[:, :128], result))
     rows = []
     for level in config.levels:
         ctx.step(f"SmolLM2 at level {level}")
@@ -109,6 +111,22 @@ def _error_table(model, result: LabResult) -> Table:
         f"{outliers['outlier_group64_mse'] / outliers['clean_tensor_mse']:.2f}× the clean error.")
     return Table(f"Formats on layer 0 down_proj {tuple(weight.shape)}",
                  ["format", "bits/weight", "MSE", "max |error|", "SNR dB"], rows)
+
+
+def _outlier_table(model, ids: torch.Tensor, result: LabResult) -> Table:
+    from zero2hero.quantization.analysis import activation_outliers
+
+    ratios = activation_outliers(model, ids)
+    for kind, ratio in ratios.items():
+        result.add_metric(f"activation_outlier_ratio_{kind}", ratio, "ratio",
+                          "max / median input-feature magnitude, worst layer of this kind")
+    worst = max(ratios, key=ratios.get)
+    result.notes.append(f"the inputs of {worst} have the strongest outlier features ({ratios[worst]:.0f}× the median "
+                        "feature): torch_int8_mixed keeps those layers (and lm_head) in fp32.")
+    return Table(f"Activation outliers on {ids.shape[1]} held-out tokens",
+                 ["layer kind", "max / median feature magnitude (worst layer)"],
+                 [[kind, round(ratio, 1)] for kind, ratio in ratios.items()],
+                 "One int8 scale per activation tensor gives the typical features 255 / ratio of the levels.")
 
 
 def _drift_table(result: LabResult) -> Table:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
+from zero2hero.errors import InputError
 from zero2hero.quantization.checks import check_tensor
 from zero2hero.quantization.int8 import absmax_dequantize, absmax_quantize
 
@@ -44,3 +46,35 @@ def outlier_effect(n: int = 4096, outlier: float = 50.0, seed: int = 0) -> dict[
         restored = absmax_dequantize(q, scale)
         out[f"{name}_mse"] = float(((restored - values)[1:] ** 2).mean())  # error on the ordinary values
     return out
+
+
+@torch.inference_mode()
+def activation_outliers(model: nn.Module, ids: torch.Tensor) -> dict[str, float]:
+    """Per kind of linear layer (the last part of its name: ``q_proj``, ``down_proj``, ``lm_head`` …), the
+    largest ratio over the layers of that kind of max / median input-feature magnitude, on one forward
+    pass over ``ids`` ``(1, seq)``.
+
+    A feature's magnitude is its max |value| over the tokens. A ratio of 100 means one feature is 100× the
+    typical one: a single int8 scale for the whole activation tensor (torch's dynamic int8) then leaves
+    the typical features only a few of the 255 levels.
+    """
+    ratios: dict[str, float] = {}
+
+    def record(name: str):  # noqa: ANN202
+        def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            per_feature = inputs[0].detach().float().abs().reshape(-1, inputs[0].shape[-1]).amax(0)  # (in,)
+            ratio = float(per_feature.max() / per_feature.median().clamp_min(1e-12))
+            kind = name.rsplit(".", 1)[-1]
+            ratios[kind] = max(ratios.get(kind, 0.0), ratio)
+        return hook
+
+    handles = [m.register_forward_pre_hook(record(name)) for name, m in model.named_modules()
+               if isinstance(m, nn.Linear)]
+    if not handles:
+        raise InputError(f"{type(model).__name__} has no nn.Linear layers", "pass a model with linear layers")
+    try:
+        model(ids)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ratios

@@ -27,16 +27,10 @@ LEVELS: dict[str, tuple[str, Callable[[nn.Module], nn.Module]]] = {
                          lambda m: quantize_model(copy.deepcopy(m), "q8_0", cache=True)),
     "torch_int8": ("torch dynamic int8 (fbgemm), per-channel, every linear incl. lm_head", torch_dynamic_int8),
     "torch_int8_head_fp32": ("torch dynamic int8 (fbgemm), per-channel, lm_head kept fp32",
-                             lambda m: _torch_int8_keep_head(m)),
+                             lambda m: torch_dynamic_int8(m, keep_fp32=("lm_head",))),
+    "torch_int8_mixed": ("torch dynamic int8 (fbgemm), per-channel, lm_head and down_proj (outlier inputs) kept fp32",
+                         lambda m: torch_dynamic_int8(m, keep_fp32=("lm_head", "down_proj"))),
 }
-
-
-def _torch_int8_keep_head(model: nn.Module) -> nn.Module:
-    quantized = torch_dynamic_int8(model.model)  # the decoder stack only
-    out = copy.copy(model)  # a shallow copy shares the fp32 embedding / lm_head with the original
-    out._modules = dict(model._modules)
-    out._modules["model"] = quantized
-    return out
 
 
 @dataclass

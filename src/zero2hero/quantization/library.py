@@ -13,19 +13,26 @@ from torch import nn
 from zero2hero.errors import Zero2HeroError
 
 
-def torch_dynamic_int8(model: nn.Module) -> nn.Module:
+def torch_dynamic_int8(model: nn.Module, keep_fp32: tuple[str, ...] = ()) -> nn.Module:
     """A copy of ``model`` whose ``nn.Linear`` layers run as fbgemm int8 kernels: weights int8 with one
     scale per output channel, activations quantized per batch at run time. ``model`` is unchanged.
 
+    Layers whose qualified name contains one of ``keep_fp32`` (e.g. ``"lm_head"``, ``"down_proj"``) stay
+    float32 — mixed precision for the layers whose inputs have outlier features.
     Per-channel matters: per-tensor scales garble SmolLM2's output from the first token.
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    if not any(isinstance(m, nn.Linear) for m in model.modules()):
+    linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
         raise Zero2HeroError(f"{type(model).__name__} has no nn.Linear layers", "nothing to quantize")
+    chosen = {name: per_channel_dynamic_qconfig for name in linears if not any(k in name for k in keep_fp32)}
+    if not chosen:
+        raise Zero2HeroError(f"keep_fp32={keep_fp32} keeps every linear layer of {type(model).__name__} in fp32",
+                             "name fewer layers to keep")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao
-        return quantize_dynamic(copy.deepcopy(model), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        return quantize_dynamic(copy.deepcopy(model), chosen, dtype=torch.qint8)
 
 
 def bitsandbytes_status() -> tuple[bool, str]:
