@@ -1,4 +1,5 @@
-"""Scaled dot-product attention, the causal mask and multi-head self-attention with a KV cache."""
+"""Scaled dot-product attention, the causal mask and multi-head self-attention (causal with a KV cache, or
+bidirectional as in an encoder)."""
 
 from __future__ import annotations
 
@@ -42,13 +43,17 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 class MultiHeadAttention(nn.Module):
-    """Causal multi-head self-attention, GPT-2 layout: one fused q|k|v projection, then an output projection."""
+    """Multi-head self-attention, GPT-2 layout: one fused q|k|v projection, then an output projection.
 
-    def __init__(self, d_model: int, n_head: int) -> None:
+    ``causal=True`` (a decoder) lets position i see positions <= i; ``causal=False`` (an encoder, BERT-style)
+    lets every position see the whole sequence.
+    """
+
+    def __init__(self, d_model: int, n_head: int, causal: bool = True) -> None:
         super().__init__()
         if d_model % n_head:
             raise InputError(f"d_model {d_model} is not divisible by n_head {n_head}", "pick n_head dividing d_model")
-        self.n_head, self.d_head = n_head, d_model // n_head
+        self.n_head, self.d_head, self.causal = n_head, d_model // n_head, causal
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.last_weights: torch.Tensor | None = None  # (batch, head, n_query, n_key), kept when asked
@@ -59,13 +64,16 @@ class MultiHeadAttention(nn.Module):
 
         Returns (output (batch, n_new, d_model), updated cache with n_past + n_new positions).
         """
+        if cache is not None and not self.causal:
+            # Bidirectionally, earlier positions' keys and values depend on every later token: they cannot be kept.
+            raise InputError("a KV cache needs causal attention", "run a bidirectional model on the whole sequence")
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=-1)  # each (b, t, d)
         # (b, t, d) -> (b, head, t, d_head): every head attends independently on its own slice.
         q, k, v = (z.view(b, t, self.n_head, self.d_head).transpose(1, 2) for z in (q, k, v))
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (b, head, n_past + t, d_head)
-        mask = causal_mask(t, k.shape[2], x.device)
+        mask = causal_mask(t, k.shape[2], x.device) if self.causal else None  # None: every key is visible
         out, weights = scaled_dot_product_attention(q, k, v, mask)  # (b, head, t, d_head)
         self.last_weights = weights if keep_weights else None
         out = out.transpose(1, 2).reshape(b, t, d)  # heads side by side again

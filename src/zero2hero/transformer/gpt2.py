@@ -1,4 +1,5 @@
-"""A GPT-2 decoder from scratch: token + position embeddings, pre-norm blocks, a tied language-model head."""
+"""A GPT-2 decoder from scratch: token + position embeddings, pre-norm blocks, a tied language-model head.
+With ``causal=False`` the same network is a bidirectional encoder."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class GPT2Config:
     n_layer: int = 12
     n_head: int = 12
     layer_norm_epsilon: float = 1e-5
+    causal: bool = True  # False: bidirectional attention, the same network used as an encoder (BERT-style)
+    init_std: float = 0.02  # std of the random initial weights (GPT-2's value, made for 768 dimensions)
 
 
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +47,7 @@ class Block(nn.Module):
     def __init__(self, cfg: GPT2Config) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
-        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head)
+        self.attn = MultiHeadAttention(cfg.n_embd, cfg.n_head, cfg.causal)
         self.ln2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
         self.mlp = MLP(cfg.n_embd)
 
@@ -65,10 +68,9 @@ class GPT2(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
         self.apply(self._init)
 
-    @staticmethod
-    def _init(module: nn.Module) -> None:
+    def _init(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
+            nn.init.normal_(module.weight, std=self.config.init_std)
         if isinstance(module, nn.Linear):
             nn.init.zeros_(module.bias)
 
