@@ -32,3 +32,35 @@ with torch.inference_mode():
 # %% Greedy and sampled generation with the KV cache
 print("greedy :", generate(ours, [1, 2, 3], SamplingConfig(max_new_tokens=10)))
 print("sampled:", generate(ours, [1, 2, 3], SamplingConfig(max_new_tokens=10, temperature=0.8, top_p=0.9, seed=1)))
+
+# %% [markdown]
+# ## A real pre-trained model: SmolLM2-135M-Instruct, offline, on the CPU
+# The same loop drives a Hugging Face causal LM. Change the prompt and the settings and watch the output move.
+
+# %%
+from zero2hero.assets import load_causal_lm  # noqa: E402
+from zero2hero.transformer.generate import encode_prompt  # noqa: E402
+
+model, tok = load_causal_lm("smollm2")
+prompt_ids = encode_prompt(tok, "Give me one fact about the Moon.", chat=True)
+for name, settings in {"greedy": {}, "t=0.8, top-p 0.9": {"temperature": 0.8, "top_p": 0.9, "seed": 0}}.items():
+    out = generate(model, prompt_ids, SamplingConfig(max_new_tokens=24, stop_ids=[tok.eos_token_id], **settings))
+    print(f"{name:>16}: {tok.decode(out, skip_special_tokens=True)!r}")
+
+# %% [markdown]
+# ## Masked vs causal language modelling, trained side by side
+# Two tiny character models, the same network and the same batches: one bidirectional with MLM, one causal
+# with CLM. The encoder fills blanks from both sides; the decoder continues text.
+
+# %%
+from zero2hero.corpus import heldout_text, training_text  # noqa: E402
+from zero2hero.transformer import mlm_vs_clm as mc  # noqa: E402
+
+train = " ".join(training_text()[:200_000].split())
+held = " ".join(heldout_text(50_000).split())
+lms = {objective: mc.train(objective, train, mc.TinyLMConfig(steps=1000)) for objective in mc.OBJECTIVES}
+for objective, lm in lms.items():
+    print(f"{objective}: fill-in accuracy {mc.fill_in_accuracy(lm, held):.2f}, "
+          f"next-character accuracy {mc.next_char_accuracy(lm, held):.2f}, "
+          f"blanks: {mc.fill_blanks(lm, 'She was h_ppy to s_e her')!r}, "
+          f"continues: {mc.continue_text(lm, 'It is a truth ', 30)!r}")
