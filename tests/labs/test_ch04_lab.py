@@ -29,6 +29,7 @@ def test_quick_lab_4(tmp_path: Path) -> None:
     for expected in ("precision level", "Greedy samples", "bitsandbytes", "embedding drift", "Activation outliers"):
         assert expected in report
     assert {"size_vs_perplexity.png", "tokens_per_s.png"} <= {p.name for p in run.folder.iterdir()}
+    assert "](size_vs_perplexity.png)" in report and "](tokens_per_s.png)" in report
 
 
 @pytest.mark.heavy

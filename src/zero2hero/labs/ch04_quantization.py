@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from zero2hero.reporting import LabResult, RunContext, Table  # noqa: E402
+from zero2hero.reporting import Figure, LabResult, RunContext, Table  # noqa: E402
 
 CHAPTER = 4
 TITLE = "Lab 4 — Inference and quantization, measured before and after"
@@ -78,7 +78,7 @@ def run(config: Config, ctx: RunContext) -> LabResult:
     result.notes.append(f"bitsandbytes 8-bit / NF4: {why}.")
     ctx.step("MiniLM embedding drift per level")
     result.tables.append(_drift_table(result))
-    _figures(rows, ctx)
+    result.figures += _figures(rows, ctx)
     best = max(rows, key=lambda r: r.decode_tokens_per_s)
     result.notes.append(f"fastest decode: {best.level} at {best.decode_tokens_per_s:.2f} tokens/s, "
                         f"{best.decode_tokens_per_s / base.decode_tokens_per_s:.2f}× fp32 "
@@ -149,19 +149,19 @@ def _drift_table(result: LabResult) -> Table:
                  ["level", "bytes (MB)", "mean cosine vs fp32"], rows)
 
 
-def _figures(rows, ctx: RunContext) -> None:
+def _figures(rows, ctx: RunContext) -> list[Figure]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
         ax.scatter(r.size_bytes / 1e6, r.perplexity)
         ax.annotate(r.level, (r.size_bytes / 1e6, r.perplexity), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("serialized size (MB)")
     ax.set_ylabel("perplexity (held-out text)")
-    ctx.save_figure(fig, "size_vs_perplexity.png", "Size vs perplexity",
-                    "Each precision level of SmolLM2: smaller is left, better is lower.")
+    size_plot = ctx.save_figure(fig, "size_vs_perplexity.png", "Size vs perplexity",
+                                "Each precision level of SmolLM2: smaller is left, better is lower.")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     names = [r.level for r in rows]
     ax.barh(names, [r.decode_tokens_per_s for r in rows], label="decode")
     ax.set_xlabel("decode tokens/s (greedy, KV cache)")
-    ctx.save_figure(fig, "tokens_per_s.png", "Decode tokens/s per level",
-                    "Higher is faster; same prompt, same machine.")
-    plt.close("all")
+    speed_plot = ctx.save_figure(fig, "tokens_per_s.png", "Decode tokens/s per level",
+                                 "Higher is faster; same prompt, same machine.")
+    return [size_plot, speed_plot]
