@@ -1,4 +1,5 @@
-"""Chapter 3 exercises: attention, the causal mask, nucleus (top-p) filtering and the repetition penalty.
+"""Chapter 3 exercises: attention, the causal mask, one KV-cache step, nucleus (top-p) filtering and the
+repetition penalty.
 
 Fill in each function, then run `z2h check 3`. Shapes are in the docstrings."""
 
@@ -22,6 +23,18 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
     q: (..., n_query, d), k: (..., n_key, d), v: (..., n_key, d_v); mask broadcastable to
     (..., n_query, n_key), True = may attend. Returns (output (..., n_query, d_v), weights (..., n_query, n_key)).
+    """
+    raise NotImplementedError
+
+
+def attend_with_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """One causal attention step with a KV cache: the new positions attend to every earlier one and to themselves.
+
+    q, k, v: (batch, head, n_new, d_head) for the new positions; cache: keys and values of the n_past earlier
+    positions, each (batch, head, n_past, d_head), or None. Returns (output (batch, head, n_new, d_head),
+    weights (batch, head, n_new, n_past + n_new), the cache extended to n_past + n_new positions).
     """
     raise NotImplementedError
 

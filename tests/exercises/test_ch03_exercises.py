@@ -12,6 +12,7 @@ CHAPTER = 3
 REFERENCE = {
     "causal_mask": "zero2hero.transformer.attention",
     "scaled_dot_product_attention": "zero2hero.transformer.attention",
+    "attend_with_cache": "zero2hero.transformer.attention",
     "top_p_filter": "zero2hero.transformer.generate",
     "apply_repetition_penalty": "zero2hero.transformer.generate",
 }
@@ -30,6 +31,18 @@ def test_attention_matches_torch(ex) -> None:
     assert weights.shape == (2, 4, 6, 6) and torch.allclose(weights.sum(-1), torch.ones(2, 4, 6))
     out, _ = ex.scaled_dot_product_attention(q, k, v)
     assert torch.allclose(out, torch.nn.functional.scaled_dot_product_attention(q, k, v), atol=1e-5)
+
+
+def test_cached_steps_equal_one_full_pass(ex) -> None:
+    q, k, v = (torch.randn(1, 2, 6, 4, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    full = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)  # (1, 2, 6, 4)
+    out, weights, cache = ex.attend_with_cache(q[:, :, :4], k[:, :, :4], v[:, :, :4])  # prefill: 4 positions
+    assert torch.allclose(out, full[:, :, :4], atol=1e-5) and weights.shape == (1, 2, 4, 4)
+    for t in (4, 5):  # then one token at a time, feeding only the new position and the cache
+        out, weights, cache = ex.attend_with_cache(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1], cache)
+        assert torch.allclose(out, full[:, :, t:t + 1], atol=1e-5), f"step at position {t} differs"
+        assert weights.shape == (1, 2, 1, t + 1) and cache[0].shape == cache[1].shape == (1, 2, t + 1, 4)
+    assert torch.equal(cache[0], k) and torch.equal(cache[1], v)
 
 
 def test_top_p_hand_example(ex) -> None:

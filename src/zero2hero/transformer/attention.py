@@ -42,6 +42,21 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return weights @ v, weights
 
 
+def attend_with_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """One causal attention step with a KV cache: the new positions attend to every earlier one and to themselves.
+
+    q, k, v: (batch, head, n_new, d_head) for the new positions; cache: keys and values of the n_past earlier
+    positions, each (batch, head, n_past, d_head), or None. Returns (output (batch, head, n_new, d_head),
+    weights (batch, head, n_new, n_past + n_new), the cache extended to n_past + n_new positions).
+    """
+    if cache is not None:
+        k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (b, head, n_past + n_new, d_head)
+    out, weights = scaled_dot_product_attention(q, k, v, causal_mask(q.shape[2], k.shape[2], q.device))
+    return out, weights, (k, v)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention, GPT-2 layout: one fused q|k|v projection, then an output projection.
 
@@ -71,10 +86,11 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.qkv(x).split(d, dim=-1)  # each (b, t, d)
         # (b, t, d) -> (b, head, t, d_head): every head attends independently on its own slice.
         q, k, v = (z.view(b, t, self.n_head, self.d_head).transpose(1, 2) for z in (q, k, v))
-        if cache is not None:
-            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (b, head, n_past + t, d_head)
-        mask = causal_mask(t, k.shape[2], x.device) if self.causal else None  # None: every key is visible
-        out, weights = scaled_dot_product_attention(q, k, v, mask)  # (b, head, t, d_head)
+        if self.causal:
+            out, weights, cache = attend_with_cache(q, k, v, cache)  # out (b, head, t, d_head)
+        else:
+            out, weights = scaled_dot_product_attention(q, k, v)  # no mask: every key is visible
+            cache = (k, v)
         self.last_weights = weights if keep_weights else None
         out = out.transpose(1, 2).reshape(b, t, d)  # heads side by side again
-        return self.proj(out), (k, v)
+        return self.proj(out), cache
