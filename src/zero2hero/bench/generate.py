@@ -27,9 +27,21 @@ def copy_bandwidth_gb_s(mb: int = 256) -> float:
     return 2 * src.numel() * 4 / best / 1e9
 
 
+def _timed_ours(model, ids: list[int], n: int, use_cache: bool) -> tuple[float, object, float, list[int]]:  # noqa: ANN001
+    """(seconds, GenerationStats, peak MB added, new ids) of our loop generating ``n`` greedy tokens."""
+    from zero2hero.transformer.generate import GenerationStats, SamplingConfig, generate
+
+    stats = GenerationStats()
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        out = generate(model, ids, SamplingConfig(n, use_cache=use_cache), stats)
+        seconds = time.perf_counter() - t0
+    return seconds, stats, mem.delta_mb, out
+
+
 def run(quick: bool = False) -> BenchResult:
     from zero2hero.assets import load_causal_lm
-    from zero2hero.transformer.generate import GenerationStats, SamplingConfig, encode_prompt, generate
+    from zero2hero.transformer.generate import encode_prompt
 
     model, tok = load_causal_lm("smollm2")
     ids = encode_prompt(tok, PROMPT)
@@ -37,18 +49,20 @@ def run(quick: bool = False) -> BenchResult:
     n_match = min(n, 64)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     rows, figures = [], {}
-    with torch.inference_mode(), PeakRSS() as mem_hf:
-        t0 = time.perf_counter()
-        ref = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                             pad_token_id=tok.eos_token_id)[0, len(ids):].tolist()
-        hf_s = time.perf_counter() - t0
-    runs = {}
-    for name, use_cache in (("ours_cache", True), ("ours_no_cache", False)):
-        stats = GenerationStats()
-        with PeakRSS() as mem:
+    # The two engines alternate and each keeps its best round: a process's first run pays one-off warm-up
+    # costs, and a busy moment of the machine should not decide the ratio.
+    hf_s, hf_mb, runs = float("inf"), 0.0, {}
+    for _ in range(2):
+        with torch.inference_mode(), PeakRSS() as mem_hf:
             t0 = time.perf_counter()
-            out = generate(model, ids, SamplingConfig(n, use_cache=use_cache), stats)
-            runs[name] = (time.perf_counter() - t0, stats, mem.delta_mb, out)
+            ref = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                 pad_token_id=tok.eos_token_id)[0, len(ids):].tolist()
+            hf_s = min(hf_s, time.perf_counter() - t0)
+        hf_mb = max(hf_mb, mem_hf.delta_mb)
+        run = _timed_ours(model, ids, n, use_cache=True)
+        if "ours_cache" not in runs or run[0] < runs["ours_cache"][0]:
+            runs["ours_cache"] = run
+    runs["ours_no_cache"] = _timed_ours(model, ids, n, use_cache=False)  # minutes at 512 tokens: one round
     bw = copy_bandwidth_gb_s()
     figures["generate_seconds"] = round(hf_s, 3)
     figures["generate_tokens_per_s"] = round(n / hf_s, 2)
@@ -59,7 +73,7 @@ def run(quick: bool = False) -> BenchResult:
         figures[f"{name}_peak_rss_delta_mb"] = round(delta, 1)
         rows.append([name, round(secs, 2), round(stats.prefill_tokens_per_s, 1), round(stats.decode_tokens_per_s, 2),
                      round(delta, 1)])
-    rows.append(["model.generate", round(hf_s, 2), "", round(n / hf_s, 2), round(mem_hf.delta_mb, 1)])
+    rows.append(["model.generate", round(hf_s, 2), "", round(n / hf_s, 2), round(hf_mb, 1)])
     figures["kv_cache_speed_ratio"] = round(runs["ours_no_cache"][0] / runs["ours_cache"][0], 2)
     figures["ours_vs_generate_speed_ratio"] = round(hf_s / runs["ours_cache"][0], 3)
     figures["identical_greedy_first_64"] = runs["ours_cache"][3][:n_match] == ref[:n_match]
