@@ -150,17 +150,22 @@ def _drift_table(result: LabResult) -> Table:
 
 
 def _figures(rows, ctx: RunContext) -> list[Figure]:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        ax.scatter(r.size_bytes / 1e6, r.perplexity)
-        ax.annotate(r.level, (r.size_bytes / 1e6, r.perplexity), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    markers = "osD^v<>PX*hp"
+    for i, r in enumerate(rows):
+        # Several levels share a size or a perplexity: a legend keeps every one readable where labels would overlap.
+        ax.scatter(r.size_bytes / 1e6, r.perplexity, marker=markers[i % len(markers)], s=50, alpha=0.8,
+                   color=plt.cm.tab20(i % 20), label=r.level)
     ax.set_xlabel("serialized size (MB)")
     ax.set_ylabel("perplexity (held-out text)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     size_plot = ctx.save_figure(fig, "size_vs_perplexity.png", "Size vs perplexity",
                                 "Each precision level of SmolLM2: smaller is left, better is lower.")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     names = [r.level for r in rows]
-    ax.barh(names, [r.decode_tokens_per_s for r in rows], label="decode")
+    ax.barh(names, [r.decode_tokens_per_s for r in rows])
+    ax.axvline(rows[0].decode_tokens_per_s, color="black", linestyle="--", linewidth=1, label=f"{rows[0].level}")
+    ax.legend()
     ax.set_xlabel("decode tokens/s (greedy, KV cache)")
     speed_plot = ctx.save_figure(fig, "tokens_per_s.png", "Decode tokens/s per level",
                                  "Higher is faster; same prompt, same machine.")
