@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from zero2hero.errors import InputError
 from zero2hero.transformer.gpt2 import GPT2, GPT2Config
@@ -94,7 +95,8 @@ def train(objective: str, text: str, cfg: TinyLMConfig) -> TrainedLM:
     mask_gen = torch.Generator().manual_seed(cfg.seed + 1)
     losses, start = [], time.perf_counter()
     model.train()
-    for _ in range(cfg.steps):
+    for _ in tqdm(range(cfg.steps), desc=f"training the {objective.upper()} model", unit="step", leave=False,
+                  disable=None):  # a bar only on a terminal
         starts = torch.randint(len(ids) - cfg.block_size + 1, (cfg.batch_size,), generator=windows_gen)
         batch = torch.stack([ids[s:s + cfg.block_size] for s in starts.tolist()])  # (batch, block)
         if objective == "clm":
