@@ -93,6 +93,24 @@ class QuantLinear(nn.Module):
         return f"{self.in_features}, {self.out_features}, fmt={self.fmt}, cache={self.cache}"
 
 
+def replace_linears(model: nn.Module, make: Callable[[nn.Linear], nn.Module], skip: tuple[str, ...] = ("lm_head",),
+                    progress: Callable[[str], None] | None = None) -> nn.Module:
+    """Replace, in place, every ``nn.Linear`` of ``model`` whose name does not end with one of ``skip`` by
+    ``make(linear)``; returns ``model``."""
+    targets = [(name, module) for name, module in model.named_modules()
+               if isinstance(module, nn.Linear) and not name.endswith(skip)]
+    if not targets:
+        raise InputError(f"{type(model).__name__} has no nn.Linear layers to quantize (skipping {skip})",
+                         "quantization here replaces linear layers; pass a transformer or an nn.Sequential of them")
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, make(module))
+        if progress:
+            progress(name)
+    return model
+
+
 def quantize_model(model: nn.Module, fmt: str, skip: tuple[str, ...] = ("lm_head",), cache: bool = False,
                    progress: Callable[[str], None] | None = None) -> nn.Module:
     """Replace, in place, every ``nn.Linear`` whose name does not end with one of ``skip`` by a
@@ -103,15 +121,4 @@ def quantize_model(model: nn.Module, fmt: str, skip: tuple[str, ...] = ("lm_head
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown quantization format {fmt!r}", f"use one of {sorted(FORMATS)}")
-    targets = [(name, module) for name, module in model.named_modules()
-               if isinstance(module, nn.Linear) and not name.endswith(skip)]
-    if not targets:
-        raise InputError(f"{type(model).__name__} has no nn.Linear layers to quantize (skipping {skip})",
-                         "quantization here replaces linear layers; pass a transformer or an nn.Sequential of them")
-    for name, module in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, QuantLinear(module, fmt, cache))
-        if progress:
-            progress(name)
-    return model
+    return replace_linears(model, lambda linear: QuantLinear(linear, fmt, cache), skip, progress)
