@@ -25,6 +25,9 @@ def test_quick_lab_4(tmp_path: Path) -> None:
                 if k.startswith("activation_outlier_ratio_")}
     assert max(outliers, key=outliers.get) == "down_proj" and outliers["down_proj"] > 10 * outliers["q_proj"]
     assert metrics["torch_int8_mixed_perplexity"] < 1.3 * metrics["fp32_perplexity"]
+    # Weight-only int8 through the fused kernel: the int8 size and nearly the fp32 perplexity.
+    assert metrics["ours_int8_fused_size_bytes"] < 0.45 * metrics["fp32_size_bytes"]
+    assert abs(metrics["ours_int8_fused_perplexity"] / metrics["fp32_perplexity"] - 1) < 0.03
     report = (run.folder / "report.md").read_text()
     for expected in ("precision level", "Greedy samples", "bitsandbytes", "embedding drift", "Activation outliers"):
         assert expected in report

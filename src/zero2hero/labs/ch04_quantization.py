@@ -30,14 +30,16 @@ class Config:
     quick: bool = True
     levels: list[str] = field(default_factory=lambda: [
         "fp32", "bf16", "ours_int8", "ours_q8_0", "ours_q8_0_cached", "ours_q4_0", "ours_int4_g128",
-        "ours_q4_1", "ours_nf4", "torch_int8", "torch_int8_head_fp32", "torch_int8_mixed"])
+        "ours_q4_1", "ours_nf4", "ours_int8_fused", "ours_int4_g32_fused", "torch_int8", "torch_int8_head_fp32",
+        "torch_int8_mixed"])
     ppl_tokens: int = 2048
     new_tokens: int = 24
     prompt: str = "The capital of France is"
 
     def __post_init__(self) -> None:
         if self.quick:
-            self.levels = [lv for lv in self.levels if lv in ("fp32", "ours_q8_0", "torch_int8_mixed")]
+            quick_levels = ("fp32", "ours_q8_0", "ours_int8_fused", "torch_int8_mixed")
+            self.levels = [lv for lv in self.levels if lv in quick_levels]
             self.ppl_tokens, self.new_tokens = min(self.ppl_tokens, 128), min(self.new_tokens, 3)
 
 
@@ -83,9 +85,9 @@ def run(config: Config, ctx: RunContext) -> LabResult:
     result.notes.append(f"fastest decode: {best.level} at {best.decode_tokens_per_s:.2f} tokens/s, "
                         f"{best.decode_tokens_per_s / base.decode_tokens_per_s:.2f}× fp32 "
                         f"({base.decode_tokens_per_s:.2f}).")
-    result.notes.append("Our layers dequantize the whole weight on every call in eager PyTorch: extra memory "
-                        "traffic and Python work per layer, so they are slower than fp32; only a fused kernel "
-                        "(fbgemm here, llama.cpp's) turns fewer bytes into more speed.")
+    result.notes.append("ours_* layers without _fused dequantize the whole weight on every call in eager PyTorch: "
+                        "extra memory traffic and Python work per layer, so they are slower than fp32; only a fused "
+                        "kernel (ours_*_fused, torch's fbgemm, llama.cpp's) turns fewer bytes into more speed.")
     return result
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from zero2hero.bench.measure import PeakRSS
 from zero2hero.errors import InputError
 from zero2hero.quantization.evaluate import model_bytes, perplexity, timed_greedy
+from zero2hero.quantization.fused import FUSED_FORMATS, fuse_model
 from zero2hero.quantization.library import torch_dynamic_int8
 from zero2hero.quantization.linear import FORMATS, quantize_model
 
@@ -25,6 +26,8 @@ LEVELS: dict[str, tuple[str, Callable[[nn.Module], nn.Module]]] = {
                        lambda m, fmt=fmt: quantize_model(copy.deepcopy(m), fmt)) for fmt, desc in FORMATS.items()},
     "ours_q8_0_cached": ("ours, Q8_0 with the dequantized weight kept (cache)",
                          lambda m: quantize_model(copy.deepcopy(m), "q8_0", cache=True)),
+    **{f"ours_{fmt}_fused": (f"ours, {desc}", lambda m, fmt=fmt: fuse_model(copy.deepcopy(m), fmt))
+       for fmt, desc in FUSED_FORMATS.items()},
     "torch_int8": ("torch dynamic int8 (fbgemm), per-channel, every linear incl. lm_head", torch_dynamic_int8),
     "torch_int8_head_fp32": ("torch dynamic int8 (fbgemm), per-channel, lm_head kept fp32",
                              lambda m: torch_dynamic_int8(m, keep_fp32=("lm_head",))),
