@@ -49,7 +49,7 @@ for name, mse in outlier_effect().items():
     print(f"{name:24s} {mse:.3e}")
 
 # %% [markdown]
-# ## A whole model before and after: SmolLM2 at three precision levels
+# ## A whole model before and after: SmolLM2 at four precision levels
 # Size, perplexity on held-out text and decode speed, measured the same way for each level (the code behind
 # `z2h lab 4`). Try other levels: `ours_q4_0`, `ours_nf4`, `bf16`, `torch_int8`.
 
@@ -61,7 +61,7 @@ from zero2hero.quantization.levels import measure_level  # noqa: E402
 
 model, tokenizer = load_causal_lm("smollm2")
 text = heldout_text(128 * 6)
-for level in ("fp32", "ours_q8_0", "torch_int8_mixed"):
+for level in ("fp32", "ours_q8_0", "ours_int8_fused", "torch_int8_mixed"):
     r = measure_level(level, model, tokenizer, text, "The capital of France is", ppl_tokens=128, new_tokens=8)
     print(f"{level:18s} {r.size_bytes / 1e6:6.1f} MB  perplexity {r.perplexity:7.2f}  "
           f"decode {r.decode_tokens_per_s:5.1f} tokens/s  {r.sample!r}")
