@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from zero2hero.files import atomic_write_text
+from zero2hero.units import unit_of
 
 # Libraries whose versions every report records.
 _TRACKED_PACKAGES = (
@@ -29,12 +28,16 @@ _TRACKED_PACKAGES = (
 
 @dataclass
 class Metric:
-    """One measured number; ``unit`` is always given ("s", "MB", "tokens/s", "ratio", "count", ...)."""
+    """One measured number. Its name ends with a unit suffix (see :mod:`zero2hero.units`); ``unit`` is
+    the unit that suffix declares."""
 
     name: str
     value: float
-    unit: str
     description: str = ""
+
+    @property
+    def unit(self) -> str:
+        return unit_of(self.name)
 
 
 @dataclass
@@ -64,19 +67,51 @@ class Figure:
 
 
 @dataclass
-class LabResult:
-    lab: str
-    title: str
+class Section:
+    """What one step of a lab produced: a lab's helpers return one, its ``run`` adds it to the result."""
+
     metrics: list[Metric] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # markdown paragraphs: observations from this run
 
-    def metric(self, name: str) -> Metric:
-        return next(m for m in self.metrics if m.name == name)
+    def metric(self, name: str, value: float, description: str = "") -> None:
+        """Record a measured number; its name must end with a unit suffix (``ValueError`` otherwise)."""
+        unit_of(name)
+        self.metrics.append(Metric(name, float(value), description))
 
-    def add_metric(self, name: str, value: float, unit: str, description: str = "") -> None:
-        self.metrics.append(Metric(name, float(value), unit, description))
+    def value(self, name: str) -> float:
+        return next(m.value for m in self.metrics if m.name == name)
+
+
+@dataclass
+class LabResult(Section):
+    """Everything a lab run measured. ``lab`` is the lab's id (its module name), set by the runner."""
+
+    title: str = ""
+    lab: str = ""
+
+    def add(self, section: Section) -> None:
+        """Append a step's metrics, tables, figures and notes (a metric name may appear only once)."""
+        for metric in section.metrics:
+            if any(m.name == metric.name for m in self.metrics):
+                raise ValueError(f"metric {metric.name!r} is reported twice")
+        self.metrics += section.metrics
+        self.tables += section.tables
+        self.figures += section.figures
+        self.notes += section.notes
+
+
+def new_figure(figsize: tuple[float, float], ncols: int = 1) -> tuple[Any, Any]:
+    """A matplotlib figure and its axes (one, or a row of ``ncols``), drawn off-screen.
+
+    Built with matplotlib's object-oriented API rather than pyplot: no window, no global state to close,
+    and the same result on a laptop with a display and on a headless server.
+    """
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=figsize)
+    return fig, fig.subplots(1, ncols)
 
 
 class RunContext:
@@ -87,11 +122,8 @@ class RunContext:
         self._progress = progress
 
     def save_figure(self, fig: Any, filename: str, title: str, caption: str = "") -> Figure:
-        """Save a matplotlib figure as PNG into the run folder and close it."""
-        import matplotlib.pyplot as plt
-
+        """Save a matplotlib figure (see :func:`new_figure`) as PNG into the run folder."""
         fig.savefig(self.out_dir / filename, dpi=110, bbox_inches="tight")
-        plt.close(fig)
         return Figure(title, filename, caption)
 
     def step(self, description: str) -> None:
@@ -101,8 +133,10 @@ class RunContext:
 
 
 def environment() -> dict[str, Any]:
-    """Library versions and hardware, recorded with every run."""
+    """Library versions, hardware and the course corpus (SHA-256, Debian package versions), recorded with every run."""
     import psutil
+
+    from zero2hero.provenance import corpus_provenance
 
     versions = {}
     for name in _TRACKED_PACKAGES:
@@ -117,6 +151,7 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "ram_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "packages": versions,
+        "corpus": corpus_provenance(),
     }
     try:
         import torch
@@ -160,45 +195,17 @@ def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-@contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``final``; rename it to ``final`` only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-
-
 def run_dir_name(lab: str) -> str:
+    """``<timestamp>-<lab>``; two runs started in the same second get a suffix when they are moved into place."""
     return f"{_timestamp()}-{lab}"
 
 
 def write_files(folder: Path, result: LabResult, config: Any, seconds: float, heading_level: int = 1) -> str:
     """Write report.md, metrics.json, config.json and environment.json into an (open) run folder."""
     report = render_markdown(result, config, seconds, heading_level)
-    (folder / "report.md").write_text(report, encoding="utf-8")
+    atomic_write_text(folder / "report.md", report)
     metrics = {m.name: {"value": m.value, "unit": m.unit, "description": m.description} for m in result.metrics}
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    (folder / "config.json").write_text(json.dumps(_jsonable(config), indent=2), encoding="utf-8")
-    (folder / "environment.json").write_text(json.dumps(environment(), indent=2), encoding="utf-8")
+    atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(folder / "config.json", json.dumps(_jsonable(config), indent=2))
+    atomic_write_text(folder / "environment.json", json.dumps(environment(), indent=2))
     return report
-
-
-class Stopwatch:
-    """Wall-clock seconds since creation (``time.perf_counter``)."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
-

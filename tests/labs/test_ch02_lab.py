@@ -1,15 +1,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-from zero2hero.labs import get_lab
-from zero2hero.labs.runner import make_config, run_lab
 
 
-def test_quick_lab_2(tmp_path: Path) -> None:
-    lab = get_lab(2)
-    run = run_lab(lab, make_config(lab, quick=True), tmp_path)
+def test_quick_lab_2(quick_run) -> None:
+    run = quick_run(2)
     metrics = json.loads((run.folder / "metrics.json").read_text())
     # Bigger BPE vocabularies give longer tokens.
     sizes = [metrics[f"bpe_{v}_heldout_bytes_per_token"]["value"] for v in (300, 1000, 4000)]

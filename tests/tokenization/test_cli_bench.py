@@ -23,19 +23,3 @@ def test_tokenize_bad_input() -> None:
     assert runner.invoke(app, ["tokenize"]).exit_code == 1
     result = runner.invoke(app, ["tokenize", "bad \ud800"])
     assert result.exit_code == 1 and "surrogate" in result.output
-
-
-def test_bench_encode_quick_ids_identical() -> None:
-    from zero2hero.bench import encode
-
-    figures = encode.run(quick=True).figures
-    assert figures["ids_identical"] is True and figures["tokens"] > 10_000
-
-
-def test_bench_bpe_quick_figures_are_consistent() -> None:
-    from zero2hero.bench import bpe
-
-    figures = bpe.run(quick=True).figures
-    assert figures["merge_overlap_ratio"] >= 0.95
-    assert abs(figures["ours_heldout_bytes_per_token"] / figures["rust_heldout_bytes_per_token"] - 1) <= 0.01
-    assert figures["ours_s"] > 0 and figures["rust_s"] > 0

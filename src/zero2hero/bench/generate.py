@@ -1,94 +1,51 @@
-"""Our generation loop vs ``model.generate`` on SmolLM2-135M-Instruct: with and without the KV cache,
-prefill / decode tokens/s, peak memory, and memory-bandwidth utilisation."""
+"""`z2h bench generate`: our generation loop (with and without the KV cache) against ``model.generate`` on
+SmolLM2-135M-Instruct — alternating rounds, tokens/s, peak memory, and the share of memory bandwidth used."""
 
 from __future__ import annotations
 
-import time
-
-import torch
-
 from zero2hero.bench import BenchResult
-from zero2hero.bench.measure import PeakRSS
 from zero2hero.reporting import Table
 
 DESCRIPTION = "our generation loop (KV cache / none) vs model.generate on SmolLM2: tokens/s, memory, bandwidth"
 PROMPT = "The history of the printing press"
 
 
-def copy_bandwidth_gb_s(mb: int = 256) -> float:
-    """Bytes read + written per second by a large array copy: the memory bandwidth this machine reaches."""
-    src = torch.ones(mb * 2**20 // 4)
-    dst = torch.empty_like(src)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        dst.copy_(src)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * src.numel() * 4 / best / 1e9
-
-
-def _timed_ours(model, ids: list[int], n: int, use_cache: bool) -> tuple[float, object, float, list[int]]:  # noqa: ANN001
-    """(seconds, GenerationStats, peak MB added, new ids) of our loop generating ``n`` greedy tokens."""
-    from tqdm import tqdm
-
-    from zero2hero.transformer.generate import GenerationStats, SamplingConfig, stream
-
-    stats = GenerationStats()
-    tokens = stream(model, ids, SamplingConfig(n, use_cache=use_cache), stats)
-    label = "ours, KV cache" if use_cache else "ours, no cache"
-    with PeakRSS() as mem:
-        t0 = time.perf_counter()
-        # A progress bar on stderr (stdout stays one JSON object with --json); its cost is microseconds per token.
-        out = list(tqdm(tokens, total=n, desc=label, unit="token", leave=False, disable=None))
-        seconds = time.perf_counter() - t0
-    return seconds, stats, mem.delta_mb, out
-
-
 def run(quick: bool = False) -> BenchResult:
     from zero2hero.assets import load_causal_lm
+    from zero2hero.measure import copy_bandwidth_gb_per_s
     from zero2hero.transformer.generate import encode_prompt
+    from zero2hero.transformer.speed import compare_decoding
 
     model, tok = load_causal_lm("smollm2")
-    ids = encode_prompt(tok, PROMPT)
-    n = 32 if quick else 512
-    n_match = min(n, 64)
+    n, rounds = (32, 2) if quick else (512, 2)
+    c = compare_decoding(model, encode_prompt(tok, PROMPT), n, tok.eos_token_id, rounds=rounds)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    rows, figures = [], {}
-    # The two engines alternate and each keeps its best round: a process's first run pays one-off warm-up
-    # costs, and a busy moment of the machine should not decide the ratio.
-    hf_s, hf_mb, runs = float("inf"), 0.0, {}
-    for _ in range(2):
-        with torch.inference_mode(), PeakRSS() as mem_hf:
-            t0 = time.perf_counter()
-            ref = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                 pad_token_id=tok.eos_token_id)[0, len(ids):].tolist()
-            hf_s = min(hf_s, time.perf_counter() - t0)
-        hf_mb = max(hf_mb, mem_hf.delta_mb)
-        run = _timed_ours(model, ids, n, use_cache=True)
-        if "ours_cache" not in runs or run[0] < runs["ours_cache"][0]:
-            runs["ours_cache"] = run
-    runs["ours_no_cache"] = _timed_ours(model, ids, n, use_cache=False)  # minutes at 512 tokens: one round
-    bw = copy_bandwidth_gb_s()
-    figures["generate_seconds"] = round(hf_s, 3)
-    figures["generate_tokens_per_s"] = round(n / hf_s, 2)
-    for name, (secs, stats, delta, _) in runs.items():
-        figures[f"{name}_seconds"] = round(secs, 3)
-        figures[f"{name}_prefill_tokens_per_s"] = round(stats.prefill_tokens_per_s, 1)
-        figures[f"{name}_decode_tokens_per_s"] = round(stats.decode_tokens_per_s, 2)
-        figures[f"{name}_peak_rss_delta_mb"] = round(delta, 1)
-        rows.append([name, round(secs, 2), round(stats.prefill_tokens_per_s, 1), round(stats.decode_tokens_per_s, 2),
-                     round(delta, 1)])
-    rows.append(["model.generate", round(hf_s, 2), "", round(n / hf_s, 2), round(hf_mb, 1)])
-    figures["kv_cache_speed_ratio"] = round(runs["ours_no_cache"][0] / runs["ours_cache"][0], 2)
-    figures["ours_vs_generate_speed_ratio"] = round(hf_s / runs["ours_cache"][0], 3)
-    figures["identical_greedy_first_64"] = runs["ours_cache"][3][:n_match] == ref[:n_match]
-    figures["copy_bandwidth_gb_s"] = round(bw, 2)
-    used = weight_bytes * runs["ours_cache"][1].decode_tokens_per_s / 1e9
-    figures["weight_read_gb_s"] = round(used, 2)
-    figures["bandwidth_utilisation_ratio"] = round(used / bw, 3)
-    table = Table(f"SmolLM2-135M fp32, greedy, {n} new tokens, prompt {PROMPT!r}",
-                  ["engine", "seconds", "prefill tok/s", "decode tok/s", "peak +MB"], rows)
-    notes = [f"KV cache {figures['kv_cache_speed_ratio']}× faster than recomputing; our loop "
-             f"{figures['ours_vs_generate_speed_ratio']}× model.generate; decode reads {weight_bytes / 1e6:.0f} MB of "
-             f"weights per token = {used:.2f} GB/s of a measured {bw:.2f} GB/s copy bandwidth."]
-    return BenchResult("generate", figures, table, notes)
+    bandwidth = copy_bandwidth_gb_per_s()
+    decode = c.runs["ours_cache"].stats.decode_tokens_per_s
+    figures = {
+        "new_tokens_count": n,
+        "rounds_count": rounds,
+        "engines": [{"engine": name, "total_s": r.seconds, "tokens_per_s": n / r.seconds,
+                     **({"prefill_tokens_per_s": r.stats.prefill_tokens_per_s,
+                         "decode_tokens_per_s": r.stats.decode_tokens_per_s} if r.stats else {}),
+                     "peak_added_mb": r.peak_added_mb} for name, r in c.runs.items()],
+        "speedup_ours_over_generate_ratio": c.ratio("ours_cache", "generate"),
+        "speedup_cache_over_no_cache_ratio": c.ratio("ours_cache", "ours_no_cache"),
+        "greedy_identical_prefix_count": c.identical_prefix(),
+        "weight_mb": weight_bytes / 1e6,
+        "copy_bandwidth_gb_per_s": bandwidth,
+        "weight_read_gb_per_s": weight_bytes * decode / 1e9,
+        "bandwidth_used_ratio": weight_bytes * decode / 1e9 / bandwidth,
+    }
+    rows = [[name, round(r.seconds, 2), round(n / r.seconds, 2),
+             round(r.stats.prefill_tokens_per_s, 1) if r.stats else "",
+             round(r.stats.decode_tokens_per_s, 2) if r.stats else "", round(r.peak_added_mb, 1)]
+            for name, r in c.runs.items()]
+    table = Table(f"SmolLM2-135M fp32, greedy, {n} new tokens, prompt {PROMPT!r}, best of {rounds} alternating rounds",
+                  ["engine", "seconds", "tokens/s (all)", "prefill tok/s", "decode tok/s", "peak +MB"], rows)
+    notes = [f"KV cache {figures['speedup_cache_over_no_cache_ratio']:.2f}× faster than recomputing; our loop "
+             f"{figures['speedup_ours_over_generate_ratio']:.3f}× model.generate; the first "
+             f"{figures['greedy_identical_prefix_count']} of {n} greedy tokens identical; decode reads "
+             f"{figures['weight_mb']:.0f} MB of weights per token = {figures['weight_read_gb_per_s']:.2f} GB/s of a "
+             f"measured {bandwidth:.2f} GB/s copy bandwidth."]
+    return BenchResult("generate", figures, [table], notes)

@@ -1,48 +1,53 @@
 """The labs: each chapter's practical exercises as one measured experiment.
 
-A lab is a module ``zero2hero.labs.chNN_<slug>`` that defines
+A lab is the module ``zero2hero.labs.<lab_id>`` named by its chapter in :mod:`zero2hero.chapters`
+(e.g. ``ch02_tokenization_embeddings``). It defines
 
 * ``CHAPTER: int`` and ``TITLE: str``;
-* ``Config``: a dataclass with at least ``quick: bool = True`` (``quick`` finishes in seconds and is what
-  tests and the tour use; ``quick=False`` is the curriculum's experiment at its real size);
-* ``run(config: Config, ctx: RunContext) -> LabResult``.
+* ``Config``: a dataclass whose fields are the lab's options, with ``quick: bool = True`` (``quick``
+  finishes in seconds and is what tests and the tour use; ``quick=False`` is the curriculum's experiment at
+  its real size);
+* ``QUICK: dict``: the option values quick mode uses instead of the defaults — the one place where quick
+  sizing lives; a value the user passes always wins over it (see :func:`zero2hero.labs.runner.make_config`);
+* ``run(config: Config, ctx: RunContext) -> LabResult``: a short list of ``ctx.step(...)`` lines, each
+  followed by one helper call that takes inputs and returns a :class:`~zero2hero.reporting.Section`
+  (tables, figures, notes, metrics) which ``run`` adds to the result.
 
-Labs are found by their module names, so a chapter adds its lab by adding its module.
+The contract is checked for every lab by ``tests/labs/test_contract.py`` and written out in
+docs/contracts.md.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-import re
+import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
+from zero2hero.chapters import CHAPTERS
 from zero2hero.errors import UnknownNameError
-
-_LAB_MODULE = re.compile(r"^ch(\d\d)_\w+$")
 
 
 @dataclass(frozen=True)
 class LabInfo:
     chapter: int
-    slug: str  # e.g. "ch01_text"
-    module_name: str
+    lab_id: str  # the module's name, e.g. "ch01_text_fundamentals"
+
+    @property
+    def module_name(self) -> str:
+        return f"{__name__}.{self.lab_id}"
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module_name)
 
 
 def available_labs() -> dict[int, LabInfo]:
-    """Chapter number -> lab, for every lab module present."""
+    """Chapter number -> lab, for every chapter whose lab module exists (found without importing it)."""
     labs = {}
-    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        match = _LAB_MODULE.match(module.name)
-        if match:
-            chapter = int(match.group(1))
-            labs[chapter] = LabInfo(chapter, module.name, f"{__name__}.{module.name}")
-    return dict(sorted(labs.items()))
+    for ch in CHAPTERS:
+        if importlib.util.find_spec(f"{__name__}.{ch.lab_id}") is not None:
+            labs[ch.number] = LabInfo(ch.number, ch.lab_id)
+    return labs
 
 
 def get_lab(chapter: int) -> LabInfo:

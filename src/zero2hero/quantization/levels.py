@@ -1,19 +1,23 @@
-"""One row of the Chapter 4 comparison: build a precision level from the float32 model, then measure its
-size, build time, peak memory, perplexity and generation speed — the same way for every level."""
+"""The Chapter 4 comparison: build precision levels from the float32 model, then measure each one's size,
+build time, peak memory, perplexity and generation speed the same way — decode speed in alternating rounds
+over all levels, so that a busy moment of the machine slows one round of every level, not one level."""
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from zero2hero.bench.measure import PeakRSS
 from zero2hero.errors import InputError
-from zero2hero.quantization.evaluate import model_bytes, perplexity, timed_greedy
+from zero2hero.measure import PeakMemory, Stopwatch, interleaved
+from zero2hero.quantization.evaluate import model_bytes, perplexity
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 from zero2hero.quantization.fused import FUSED_FORMATS, fuse_model
 from zero2hero.quantization.library import torch_dynamic_int8
 from zero2hero.quantization.linear import FORMATS, quantize_model
@@ -42,27 +46,64 @@ class LevelResult:
     description: str
     size_bytes: int
     build_s: float
-    peak_rss_mb: float
+    peak_added_mb: float  # what building the level and one short generation added to the process's memory
     perplexity: float
     prefill_tokens_per_s: float
     decode_tokens_per_s: float
     sample: str
 
+    def decode_ratio_to(self, base: LevelResult) -> float:
+        """This level's decode speed over ``base``'s (> 1: faster)."""
+        return self.decode_tokens_per_s / base.decode_tokens_per_s
 
-def measure_level(level: str, fp32_model: nn.Module, tokenizer, text: str, prompt: str, ppl_tokens: int,
-                  new_tokens: int) -> LevelResult:
-    """Build ``level`` from ``fp32_model`` and measure it. Peak memory is what building and running it
-    added to the process (the fp32 model already loaded is not counted)."""
-    if level not in LEVELS:
-        raise InputError(f"unknown level {level!r}", f"use one of {sorted(LEVELS)}")
-    description, build = LEVELS[level]
-    with PeakRSS() as rss:
-        start = time.perf_counter()
-        model = build(fp32_model).eval()
-        build_s = time.perf_counter() - start
-        timed_greedy(model, tokenizer, "Hello", 2)  # warm-up: first calls pay one-off allocation costs
-        gen = timed_greedy(model, tokenizer, prompt, new_tokens)
-        ppl = perplexity(model, tokenizer, text, max_tokens=ppl_tokens)
-    size = model_bytes(model)
-    return LevelResult(level, description, size, build_s, rss.delta_mb, ppl, gen.prefill_tokens_per_s,
-                       gen.decode_tokens_per_s, gen.text)
+    def perplexity_change_to(self, base: LevelResult) -> float:
+        """Relative perplexity change against ``base`` (0.05 = 5 % worse)."""
+        return self.perplexity / base.perplexity - 1
+
+
+def measure_levels(levels: list[str], fp32_model: nn.Module, tokenizer: PreTrainedTokenizerBase, text: str,
+                   prompt: str, ppl_tokens: int, new_tokens: int, rounds: int = 2,
+                   progress: Callable[[str], None] | None = None) -> list[LevelResult]:
+    """Build every level from ``fp32_model`` (never modified) and measure it; rows in the order of ``levels``.
+
+    Size, build time, peak memory and perplexity are measured once per level (they do not depend on the
+    machine's load, or barely); greedy decoding of ``new_tokens`` after ``prompt`` is timed with our
+    generation loop, every level once per round for ``rounds`` rounds, each keeping its fastest round.
+    """
+    from zero2hero.transformer.generate import GenerationStats, SamplingConfig, encode_prompt, generate
+
+    unknown = [lv for lv in levels if lv not in LEVELS]
+    if unknown:
+        raise InputError(f"unknown levels {unknown}", f"use some of {sorted(LEVELS)}")
+    if new_tokens < 2:
+        raise InputError(f"new_tokens must be at least 2, got {new_tokens}", "decode speed needs two or more steps")
+    prompt_ids = encode_prompt(tokenizer, prompt)
+    built, rows = {}, {}
+    for level in levels:
+        if progress:
+            progress(f"building and scoring {level}")
+        with PeakMemory() as memory:
+            watch = Stopwatch()
+            model = LEVELS[level][1](fp32_model).eval()
+            build_s = watch.seconds
+            generate(model, prompt_ids, SamplingConfig(2))  # warm-up: first calls pay one-off allocation costs
+        built[level] = model
+        rows[level] = (build_s, memory.added_mb, perplexity(model, tokenizer, text, max_tokens=ppl_tokens))
+
+    def decode(model: nn.Module) -> Callable[[], tuple[list[int], GenerationStats]]:
+        def run() -> tuple[list[int], GenerationStats]:
+            stats = GenerationStats()
+            return generate(model, prompt_ids, SamplingConfig(new_tokens), stats), stats
+        return run
+
+    if progress:
+        progress(f"decode speed: {len(levels)} levels alternating over {rounds} rounds")
+    timings = interleaved({level: decode(model) for level, model in built.items()}, rounds=rounds)
+    results = []
+    for level in levels:
+        build_s, peak_mb, ppl = rows[level]
+        ids, stats = timings[level].result
+        results.append(LevelResult(level, LEVELS[level][0], model_bytes(built[level]), build_s, peak_mb, ppl,
+                                   stats.prefill_tokens_per_s, stats.decode_tokens_per_s,
+                                   tokenizer.decode(ids, skip_special_tokens=True)))
+    return results

@@ -38,3 +38,11 @@ def decode_text(data: bytes, source: str = "input") -> str:
             "convert it first, e.g. `iconv -f latin1 -t utf-8 FILE > out.txt`",
         ) from None
     return text.removeprefix("\ufeff")
+
+
+def read_lines_file(path: str | Path) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, stripped (e.g. one prompt per line)."""
+    lines = [line.strip() for line in read_text_file(path).splitlines() if line.strip()]
+    if not lines:
+        raise InputError(f"{path} has no non-blank line", "write one item per line")
+    return lines

@@ -4,6 +4,7 @@ with our own GPT-2 on random weights (speed depends on the shape, not on what th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,7 @@ class Family:
     typical_use: str
 
 
-def _count(model_cls, config) -> int:  # noqa: ANN001 - a transformers model class and its config
+def _count(model_cls, config) -> int:  # a transformers model class and its config
     """Distinct parameters of ``model_cls(config)``, built on the meta device: shapes only, no memory, no download."""
     with torch.device("meta"):
         model = model_cls(config)
@@ -49,13 +50,25 @@ def curriculum_models() -> list[Family]:
     ]
 
 
-def decoder_speed(n_layer: int, prompt_tokens: int = 128, new_tokens: int = 32, seed: int = 0) -> GenerationStats:
-    """Prefill and decode speed of our GPT-2 with ``n_layer`` blocks of GPT-2 small's width (12 = gpt2,
-    6 = distilgpt2), random weights, greedy with the KV cache."""
+def decoder_speeds(layer_counts: dict[str, int], prompt_tokens: int = 128, new_tokens: int = 32, rounds: int = 2,
+                   seed: int = 0) -> dict[str, GenerationStats]:
+    """Prefill and decode speed of our GPT-2 at GPT-2 small's width with each named number of blocks (12 =
+    gpt2, 6 = distilgpt2), random weights, greedy with the KV cache; the shapes alternate over ``rounds`` and
+    each keeps its fastest round."""
+    from zero2hero.measure import interleaved
+
     torch.manual_seed(seed)
-    model = GPT2(GPT2Config(n_layer=n_layer)).eval()
-    prompt = torch.randint(model.config.vocab_size, (prompt_tokens,)).tolist()
-    generate(model, prompt[:8], SamplingConfig(2))  # warm-up: first calls pay one-off allocation costs
-    stats = GenerationStats()
-    generate(model, prompt, SamplingConfig(new_tokens), stats)
-    return stats
+    models = {name: GPT2(GPT2Config(n_layer=n)).eval() for name, n in layer_counts.items()}
+    prompt = torch.randint(GPT2Config().vocab_size, (prompt_tokens,)).tolist()
+
+    def timed(model: GPT2) -> Callable[[], GenerationStats]:
+        def run() -> GenerationStats:
+            stats = GenerationStats()
+            generate(model, prompt, SamplingConfig(new_tokens), stats)
+            return stats
+        return run
+
+    for model in models.values():
+        generate(model, prompt[:8], SamplingConfig(2))  # warm-up: first calls pay one-off allocation costs
+    timings = interleaved({name: timed(model) for name, model in models.items()}, rounds=rounds)
+    return {name: t.result for name, t in timings.items()}

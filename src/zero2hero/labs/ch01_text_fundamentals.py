@@ -6,14 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from zero2hero import text as t  # noqa: E402
-from zero2hero.reporting import LabResult, RunContext, Stopwatch, Table  # noqa: E402
-from zero2hero.text.samples import PARALLEL_SENTENCES, raw_article  # noqa: E402
+from zero2hero import text as t
+from zero2hero.errors import InputError
+from zero2hero.measure import Stopwatch
+from zero2hero.reporting import Figure, LabResult, RunContext, Section, Table, new_figure
+from zero2hero.text.samples import PARALLEL_SENTENCES, raw_article
 
 CHAPTER = 1
 TITLE = "Lab 1 — Fundamentals of NLP: cleaning, tokenisation, stopwords, n-grams"
@@ -25,60 +22,89 @@ class Config:
     text_file: Path | None = None  # any UTF-8 text or HTML file; default: the chapter's raw article
     language: str = "en"  # for lower-casing rules and the stopword list
     top_k: int = 10  # how many n-grams to list
-    corpus_chars: int = 4_000_000  # full mode: how much of the course corpus to run through the pipeline
+    corpus_chars: int = 4_000_000  # how much of the course corpus to run through the pipeline (0: skip it)
+
+
+QUICK = {"corpus_chars": 0}
 
 
 def run(config: Config, ctx: RunContext) -> LabResult:
-    result = LabResult("ch01_text", TITLE)
+    result = LabResult(title=TITLE)
     ctx.step("reading the text")
-    raw = t.read_text_file(config.text_file) if config.text_file else raw_article()
-    source = str(config.text_file) if config.text_file else "the chapter's raw article (raw_article.html)"
-
+    raw, source = _read(config.text_file)
     ctx.step("cleaning step by step")
     cleaned, changes = t.default_pipeline(config.language).trace(raw)
-    result.tables.append(_cleaning_table(changes, source))
-    result.add_metric("raw_chars", len(raw), "characters", "size of the input")
-    result.add_metric("clean_chars", len(cleaned), "characters", "after the whole pipeline")
-
+    result.add(_cleaning(raw, cleaned, changes, source))
     ctx.step("tokenising two ways")
-    light = t.normalize_whitespace(t.normalize_unicode(t.strip_html(raw)))  # visible text, tidy, no other change
-    result.tables.append(_tokeniser_table(light, cleaned))
     tokens = t.regex_tokenize(cleaned)
-    if not tokens:
-        from zero2hero.errors import InputError
-
-        raise InputError(f"{source} has no words left after cleaning", "pass a file with some prose in it")
-    glued = sorted({w for w in t.whitespace_tokenize(light) if len(t.regex_tokenize(w)) > 1}, key=len)[:8]
-    result.notes.append("Tokens the whitespace tokeniser keeps whole but the regex tokeniser splits: "
-                        + ", ".join(f"`{w}`" for w in glued) + ".")
-
+    result.add(_tokenisers(raw, cleaned, tokens, source))
     ctx.step("removing stopwords")
     content = t.remove_stopwords(tokens, config.language)
-    removed = 1 - len(content) / len(tokens)
-    result.add_metric("tokens", len(tokens), "tokens", "regex tokens of the cleaned text")
-    result.add_metric("stopword_share", removed, "ratio", f"share of tokens that are stopwords ({config.language})")
-    result.add_metric("stopword_list_size", len(t.stopwords(config.language)), "words", "stopwords-iso list")
-
+    result.add(_stopwords(tokens, content, config.language))
     ctx.step("counting n-grams")
-    result.tables.append(_ngram_table(tokens, content, config.top_k))
-    result.figures.append(_unigram_figure(ctx, tokens, content))
-
-    ctx.step("Zipf's law")
-    stats = t.corpus_stats(tokens)
-    result.add_metric("types", stats.types, "types", "vocabulary size (distinct tokens)")
-    result.add_metric("type_token_ratio", stats.type_token_ratio, "ratio", "types / tokens")
-    result.add_metric("hapax_share", stats.hapax_legomena / stats.types, "ratio", "share of types seen once")
-    fits = {"article": t.zipf_fit(tokens)}
-    if not config.quick:
-        fits["course corpus"] = _corpus_zipf(config, ctx, result)
-    for name, fit in fits.items():
-        result.add_metric(f"zipf_slope_{name.replace(' ', '_')}", fit.slope, "log-log slope", "Zipf predicts about -1")
-    result.figures.append(_zipf_figure(ctx, fits))
-
+    result.add(_ngrams(ctx, tokens, content, config.top_k))
+    ctx.step("Zipf's law on the text" + (f" and on {config.corpus_chars:,} characters of the course corpus"
+                                          if config.corpus_chars else ""))
+    result.add(_zipf(ctx, tokens, config))
     ctx.step("one sentence, seven languages")
-    result.tables.append(_multilingual_table())
-    result.notes += _observations(changes, stats, fits)
+    result.add(Section(tables=[_multilingual_table()]))
+    result.notes += _observations(changes, t.corpus_stats(tokens))
     return result
+
+
+def _read(text_file: Path | None) -> tuple[str, str]:
+    """(the raw text, where it comes from)."""
+    if text_file:
+        return t.read_text_file(text_file), str(text_file)
+    return raw_article(), "the chapter's raw article (raw_article.html)"
+
+
+def _cleaning(raw: str, cleaned: str, changes: list[t.StepChange], source: str) -> Section:
+    section = Section(tables=[_cleaning_table(changes, source)])
+    section.metric("raw_chars_count", len(raw), "size of the input")
+    section.metric("clean_chars_count", len(cleaned), "after the whole pipeline")
+    return section
+
+
+def _tokenisers(raw: str, cleaned: str, tokens: list[str], source: str) -> Section:
+    if not tokens:
+        raise InputError(f"{source} has no words left after cleaning", "pass a file with some prose in it")
+    light = t.normalize_whitespace(t.normalize_unicode(t.strip_html(raw)))  # visible text, tidy, no other change
+    glued = sorted({w for w in t.whitespace_tokenize(light) if len(t.regex_tokenize(w)) > 1}, key=len)[:8]
+    section = Section(tables=[_tokeniser_table(light, cleaned)],
+                      notes=["Tokens the whitespace tokeniser keeps whole but the regex tokeniser splits: "
+                             + ", ".join(f"`{w}`" for w in glued) + "."])
+    section.metric("tokens_count", len(tokens), "regex tokens of the cleaned text")
+    return section
+
+
+def _stopwords(tokens: list[str], content: list[str], language: str) -> Section:
+    section = Section()
+    section.metric("stopword_share_ratio", 1 - len(content) / len(tokens),
+                   f"share of tokens that are stopwords ({language})")
+    section.metric("stopword_list_words_count", len(t.stopwords(language)), "stopwords-iso list")
+    return section
+
+
+def _ngrams(ctx: RunContext, tokens: list[str], content: list[str], top_k: int) -> Section:
+    return Section(tables=[_ngram_table(tokens, content, top_k)], figures=[_unigram_figure(ctx, tokens, content)])
+
+
+def _zipf(ctx: RunContext, tokens: list[str], config: Config) -> Section:
+    section = Section()
+    stats = t.corpus_stats(tokens)
+    section.metric("types_count", stats.types, "vocabulary size (distinct tokens)")
+    section.metric("type_token_ratio", stats.type_token_ratio, "types / tokens")
+    section.metric("hapax_share_ratio", stats.hapax_legomena / stats.types, "share of types seen once")
+    fits = {"text": t.zipf_fit(tokens)}
+    if config.corpus_chars:
+        fits["course corpus"] = _corpus_zipf(config, section)
+    for name, fit in fits.items():
+        section.metric(f"{name.replace(' ', '_')}_zipf_slope", fit.slope, "Zipf predicts about -1")
+        section.notes.append(f"Zipf slope on the {name} (top {fit.fitted_ranks:,} ranks): {fit.slope:.2f} (Zipf's "
+                             "law predicts about -1; a short text has too few repeats, so its slope is flatter).")
+    section.figures.append(_zipf_figure(ctx, fits))
+    return section
 
 
 def _cleaning_table(changes: list[t.StepChange], source: str) -> Table:
@@ -112,8 +138,8 @@ def _ngram_table(tokens: list[str], content: list[str], k: int) -> Table:
                  "Counts in brackets. Placeholders such as <num> are tokens too.")
 
 
-def _unigram_figure(ctx: RunContext, tokens: list[str], content: list[str]):  # noqa: ANN202
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+def _unigram_figure(ctx: RunContext, tokens: list[str], content: list[str]) -> Figure:
+    fig, axes = new_figure((10, 4), ncols=2)
     for ax, seq, label in ((axes[0], tokens, "all tokens"), (axes[1], content, "stopwords removed")):
         top = t.top_ngrams(seq, 1, 15)
         ax.barh([g for g, _ in top][::-1], [c for _, c in top][::-1], color="#4477aa")
@@ -124,23 +150,22 @@ def _unigram_figure(ctx: RunContext, tokens: list[str], content: list[str]):  # 
                            "Stopwords dominate raw counts; removing them surfaces what the text is about.")
 
 
-def _corpus_zipf(config: Config, ctx: RunContext, result: LabResult) -> t.stats.ZipfFit:
+def _corpus_zipf(config: Config, section: Section) -> t.stats.ZipfFit:
     from zero2hero.corpus import load_corpus
 
-    ctx.step(f"cleaning {config.corpus_chars:,} characters of the course corpus")
     watch = Stopwatch()
     text = load_corpus()[: config.corpus_chars]
     tokens = t.regex_tokenize(t.default_pipeline(config.language).clean(text))
-    result.add_metric("corpus_pipeline_chars_per_s", len(text) / watch.seconds, "characters/s",
-                      "cleaning + tokenising throughput on the course corpus")
+    section.metric("corpus_pipeline_chars_per_s", len(text) / watch.seconds,
+                   "cleaning + tokenising throughput on the course corpus")
     stats = t.corpus_stats(tokens)
-    result.add_metric("corpus_tokens", stats.tokens, "tokens", "course corpus sample")
-    result.add_metric("corpus_type_token_ratio", stats.type_token_ratio, "ratio", "course corpus sample")
+    section.metric("corpus_tokens_count", stats.tokens, "course corpus sample")
+    section.metric("corpus_type_token_ratio", stats.type_token_ratio, "course corpus sample")
     return t.zipf_fit(tokens)
 
 
-def _zipf_figure(ctx: RunContext, fits: dict):  # noqa: ANN202
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+def _zipf_figure(ctx: RunContext, fits: dict[str, t.stats.ZipfFit]) -> Figure:
+    fig, ax = new_figure((6, 4.5))
     for (name, fit), colour in zip(fits.items(), ("#4477aa", "#ee6677"), strict=False):
         ax.loglog(fit.ranks, fit.frequencies, ".", ms=3, color=colour, label=f"{name} ({len(fit.ranks):,} types)")
         fitted = fit.ranks[: fit.fitted_ranks]
@@ -203,13 +228,9 @@ def _what_breaks(lang: str, sentence: str, ws: list[str], rx: list[str], changed
     return "; ".join(problems) or "works as designed"
 
 
-def _observations(changes: list[t.StepChange], stats: t.CorpusStats, fits: dict) -> list[str]:
+def _observations(changes: list[t.StepChange], stats: t.CorpusStats) -> list[str]:
     biggest = max(changes, key=lambda c: c.chars_before - c.chars_after)
-    notes = [f"The step that removed most characters was **{biggest.step}** "
-             f"({biggest.chars_before - biggest.chars_after:,} of {changes[0].chars_before:,}).",
-             f"The cleaned article has {stats.tokens:,} tokens and {stats.types:,} types; "
-             f"{stats.hapax_legomena:,} types ({stats.hapax_legomena / stats.types:.0%}) occur exactly once."]
-    for name, fit in fits.items():
-        notes.append(f"Zipf slope on the {name} (top {fit.fitted_ranks:,} ranks): {fit.slope:.2f} (Zipf's law "
-                     "predicts about -1; a short text has too few repeats, so its slope is flatter).")
-    return notes
+    return [f"The step that removed most characters was **{biggest.step}** "
+            f"({biggest.chars_before - biggest.chars_after:,} of {changes[0].chars_before:,}).",
+            f"The cleaned text has {stats.tokens:,} tokens and {stats.types:,} types; "
+            f"{stats.hapax_legomena:,} types ({stats.hapax_legomena / stats.types:.0%}) occur exactly once."]

@@ -1,0 +1,81 @@
+"""Every benchmark's quick run follows the figure contract (docs/contracts.md) and measures what it says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from zero2hero.bench import BenchResult, available_benchmarks, contract_problems, get_benchmark
+from zero2hero.cli import app
+
+HEAVY = {"generate", "quant"}  # they load SmolLM2 and generate with several engines
+BENCHES = [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in available_benchmarks()]
+_results: dict[str, BenchResult] = {}
+
+
+def quick(name: str) -> BenchResult:
+    if name not in _results:
+        _results[name] = get_benchmark(name).run(quick=True)
+    return _results[name]
+
+
+def test_the_contract_catches_bad_names() -> None:
+    assert contract_problems({"ours_s": 1.0, "ids_identical": True, "rows": [{"level": "a", "size_mb": 1.0}]}) == []
+    bad = contract_problems({"seconds": 1.0, "speedup_ratio": 2.0, "Ours_s": 1, "rows": [{"size": 3}], "x": None})
+    assert len(bad) == 5 and any("which over which" in p for p in bad)
+    with pytest.raises(ValueError, match="breaks the figure contract"):
+        BenchResult("demo", {"time": 1.0}, [])
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_quick_run_follows_the_contract(name: str) -> None:
+    result = quick(name)
+    assert result.name == name and result.tables and result.notes
+    assert contract_problems(result.figures) == []
+    ratios = [k for k in result.figures if k.startswith("speedup_")]
+    assert ratios and all(result.figures[k] > 0 for k in ratios), "each bench reports a ratio against its peer"
+    json.dumps(result.figures)  # plain JSON, as `z2h bench --json` prints it
+
+
+def test_bench_list_and_json() -> None:
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["bench", "--json"]).output)
+    assert set(listed) == set(available_benchmarks()) and all(listed.values())
+    result = runner.invoke(app, ["bench", "words", "--json", "--quick"])
+    assert result.exit_code == 0 and json.loads(result.output)["tokens_identical"] is True
+
+
+def test_words_and_encode_agree_with_rust() -> None:
+    assert quick("words").figures["tokens_identical"] is True
+    encode = quick("encode").figures
+    assert encode["ids_identical"] is True and encode["tokens_count"] > 10_000
+
+
+def test_bpe_trainers_learn_nearly_the_same_merges() -> None:
+    f = quick("bpe").figures
+    trainers = {row["trainer"]: row for row in f["trainers"]}
+    assert set(trainers) == {"ours", "rust_string", "rust_lines"}
+    assert f["merges_shared_with_rust_string_ratio"] >= 0.95 and f["merges_shared_with_rust_lines_ratio"] >= 0.95
+    ours, rust = trainers["ours"]["heldout_bytes_per_token"], trainers["rust_lines"]["heldout_bytes_per_token"]
+    assert abs(ours / rust - 1) <= 0.01
+    assert all(row["train_s"] > 0 and row["peak_added_mb"] >= 0 for row in trainers.values())
+
+
+@pytest.mark.heavy
+def test_generate_reproduces_model_generate() -> None:
+    f = quick("generate").figures
+    assert f["greedy_identical_prefix_count"] == f["new_tokens_count"] == 32
+    assert {row["engine"] for row in f["engines"]} == {"ours_cache", "ours_no_cache", "generate"}
+    assert 0 < f["bandwidth_used_ratio"] < 1.5 and f["copy_bandwidth_gb_per_s"] > 0
+
+
+@pytest.mark.heavy
+def test_quant_levels_are_rows_against_fp32() -> None:
+    f = quick("quant").figures
+    assert (f["q8_0_bits_per_weight"], f["q4_1_bits_per_weight"], f["q4_0_bits_per_weight"]) == (8.5, 5.0, 4.5)
+    levels = {row["level"]: row for row in f["levels"]}
+    assert levels["fp32"]["speedup_level_over_fp32_ratio"] == 1.0 and levels["fp32"]["ppl_change_ratio"] == 0.0
+    assert levels["ours_q8_0"]["size_mb"] < levels["fp32"]["size_mb"]
+    assert abs(levels["ours_q8_0"]["ppl_change_ratio"]) < 0.05
