@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from zero2hero import corpus
+from zero2hero import corpus, debian
 from zero2hero.errors import AssetMissingError, InputError
 
 
@@ -32,7 +32,7 @@ def test_missing_corpus_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp
 
 def test_install_without_apt_fails_clearly(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("Z2H_CACHE", str(tmp_path))
-    monkeypatch.setattr(corpus.shutil, "which", lambda name: None)
+    monkeypatch.setattr(debian.shutil, "which", lambda name: None)
     with pytest.raises(AssetMissingError, match="no apt-get") as info:
         corpus.install()
     assert "Gutenberg" in info.value.hint and str(tmp_path) in info.value.hint

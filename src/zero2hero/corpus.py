@@ -14,21 +14,24 @@ once; afterwards :func:`load_corpus` reads one UTF-8 file. Each document's last 
 
 from __future__ import annotations
 
+import argparse
 import gzip
-import shutil
+import json
 import subprocess
 import sys
 import tempfile
-import zlib
 from pathlib import Path
 
 from zero2hero.assets import cache_dir
+from zero2hero.debian import fetch_packages, read_r_lazyload
 from zero2hero.errors import AssetMissingError, InputError, Zero2HeroError
+from zero2hero.files import atomic_write_text, os_error
 
 CORPUS_VERSION = "v2"
 DEBIAN_PACKAGES = ("r-cran-janeaustenr", "bible-kjv", "bible-kjv-text", "jargon-text")
 DOCUMENT_SEPARATOR = "\n\f\n"  # a form feed between documents; none occurs inside them
 HELDOUT_SHARE = 0.05
+MIN_CORPUS_BYTES = 1_000_000  # the corpus is ~10 MB; a file under 1 MB is a copy cut short
 _AUSTEN_NOVELS = ("sensesensibility", "prideprejudice", "mansfieldpark", "emma", "northangerabbey", "persuasion")
 
 
@@ -49,12 +52,30 @@ def _missing() -> AssetMissingError:
     )
 
 
+def _damaged(problem: str) -> InputError:
+    return InputError(f"the course corpus {corpus_path()} {problem}",
+                      "rebuild it with `python -m zero2hero.corpus install --force` (or `make setup`)")
+
+
 def load_corpus() -> str:
-    """The whole corpus as one string (about 10 million characters)."""
+    """The whole corpus as one string (about 10 million characters).
+
+    A file that is not UTF-8, ends inside a character, or is far smaller than the corpus (a copy cut
+    short) raises :class:`InputError` naming the file and the command that rebuilds it.
+    """
     path = corpus_path()
     if not path.exists():
         raise _missing()
-    return path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.end == len(data):
+            raise _damaged("ends in the middle of a character: it was cut short") from None
+        raise _damaged(f"is not valid UTF-8 (byte {err.start:,})") from None
+    if len(data) < MIN_CORPUS_BYTES:
+        raise _damaged(f"holds only {len(data):,} bytes, not about 10 MB: it was cut short")
+    return text
 
 
 def documents() -> list[str]:
@@ -88,42 +109,23 @@ def heldout_text(n_chars: int | None = None) -> str:
 
 # ---- installation -------------------------------------------------------------------------------------
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+def sources_path() -> Path:
+    """The JSON record, next to the corpus, of the Debian package versions it was built from."""
+    return corpus_path().with_name(f"{corpus_path().stem}.sources.json")
 
 
-def _fetch_debs(folder: Path) -> None:
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise AssetMissingError("this machine has no apt-get/dpkg-deb, which fetch the course corpus's Debian packages",
-                                _manual_hint())
-    result = _run(["apt-get", "download", *DEBIAN_PACKAGES], folder)
-    if result.returncode != 0:  # a fresh machine may have no package lists yet
-        _run(["apt-get", "update", "-qq"], folder)
-        result = _run(["apt-get", "download", *DEBIAN_PACKAGES], folder)
-    if result.returncode != 0:
-        raise AssetMissingError(f"apt-get download failed: {result.stderr.strip()[-300:]}",
-                                "check that the Debian package index is reachable, then run it again")
-    for deb in folder.glob("*.deb"):
-        _run(["dpkg-deb", "-x", str(deb), str(folder / "root")], folder)
+def recorded_package_versions() -> dict[str, str] | None:
+    """The Debian package versions recorded when the corpus was installed (None: not recorded, or unreadable)."""
+    try:
+        versions = json.loads(sources_path().read_text(encoding="utf-8"))["debian_packages"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return versions if isinstance(versions, dict) else None
 
 
 def _austen(root: Path) -> str:
-    import warnings
-
-    import rdata
-
-    base = root / "usr/lib/R/site-library/janeaustenr/data/Rdata"
-    index = rdata.read_rds(f"{base}.rdx")["variables"]
-    blob = (base.with_suffix(".rdb")).read_bytes()
-    novels = []
-    for name in _AUSTEN_NOVELS:
-        offset, length = (int(v) for v in index[name])
-        # Each object is a 4-byte length followed by a zlib stream of R's serialisation.
-        raw = zlib.decompress(blob[offset + 4: offset + length])
-        with warnings.catch_warnings():  # rdata warns that a bare serialisation has no file header
-            warnings.simplefilter("ignore")
-            lines = rdata.conversion.convert(rdata.parser.parse_data(raw))
-        novels.append("\n".join(str(line) for line in lines).strip())
+    data = root / "usr/lib/R/site-library/janeaustenr/data"
+    novels = ["\n".join(str(line) for line in read_r_lazyload(data, name)).strip() for name in _AUSTEN_NOVELS]
     return DOCUMENT_SEPARATOR.join(novels)
 
 
@@ -144,21 +146,29 @@ def install(force: bool = False) -> Path:
     if target.exists() and not force:
         return target
     with tempfile.TemporaryDirectory(prefix="z2h-corpus-") as tmp:
-        folder = Path(tmp)
-        _fetch_debs(folder)
-        root = folder / "root"
+        fetched = fetch_packages(DEBIAN_PACKAGES, Path(tmp), without_apt_hint=_manual_hint())
+        root = fetched.root
         text = DOCUMENT_SEPARATOR.join([_austen(root), _kjv(root), _jargon(root)])
-    partial = target.with_suffix(".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(target)
+        versions = fetched.versions
+    atomic_write_text(target, text)
+    atomic_write_text(sources_path(), json.dumps({"debian_packages": versions}, indent=2))
     return target
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] != ["install"]:
-        sys.exit("usage: python -m zero2hero.corpus install")
+def main(argv: list[str]) -> None:
+    """``python -m zero2hero.corpus install [--force]``: build the corpus (again, with ``--force``)."""
+    parser = argparse.ArgumentParser(prog="python -m zero2hero.corpus", description="Install the course corpus.")
+    parser.add_argument("command", choices=["install"])
+    parser.add_argument("--force", action="store_true", help="rebuild it even if it exists (e.g. a damaged copy)")
+    args = parser.parse_args(argv)
     try:
-        path = install()
+        path = install(force=args.force)
     except Zero2HeroError as err:  # a clear line, no traceback: e.g. no apt-get on this machine
         sys.exit(f"error: {err}")
+    except OSError as err:  # e.g. a full disk
+        sys.exit(f"error: {os_error(err)}")
     print(f"course corpus: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -33,10 +33,13 @@ def repo_root() -> Path:
 
 
 def chapter_folder(chapter: int) -> Path:
-    matches = sorted((repo_root() / "course").glob(f"{chapter:02d}-*"))
-    if not matches:
+    """``course/NN-<slug>/`` of a chapter, named by the chapter registry."""
+    from zero2hero.chapters import CHAPTERS
+
+    folder = next((repo_root() / "course" / ch.folder_name for ch in CHAPTERS if ch.number == chapter), None)
+    if folder is None or not folder.is_dir():
         raise UnknownNameError(f"no course folder for chapter {chapter}", "see `z2h list` for the chapters")
-    return matches[0]
+    return folder
 
 
 def chapters_with_exercises() -> list[int]:
