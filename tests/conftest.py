@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 # Nothing may reach a model hub from the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -11,16 +13,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def pytest_addoption(parser) -> None:  # noqa: ANN001
+def pytest_addoption(parser) -> None:
     parser.addoption(
         "--exercises",
         default="solution",
         help="what the exercise checks test: 'solution' (the reference library), 'stub' (course/NN-*/exercises.py)"
         " or a path to a learner's exercises.py",
     )
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from zero2hero.cli import app
 runner = CliRunner()
 
 
-def _run(*args: str):  # noqa: ANN202
+def _run(*args: str):
     return runner.invoke(app, list(args))
 
 
@@ -29,7 +28,7 @@ def test_list_shows_every_chapter() -> None:
 def test_lab_writes_report_and_says_where(tmp_path: Path) -> None:
     result = _run("lab", "1", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    reports = list(tmp_path.glob("*-ch01_text/report.md"))
+    reports = list(tmp_path.glob("*-ch01_text_fundamentals/report.md"))
     assert len(reports) == 1 and "report.md" in result.output
 
 
@@ -43,7 +42,7 @@ def test_tour_writes_one_combined_report(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     (tour,) = tmp_path.glob("*-tour")
     report = (tour / "report.md").read_text()
-    assert "ch01_text/zipf.png" in report, "figure links point into each lab's folder"
+    assert "ch01_text_fundamentals/zipf.png" in report, "figure links point into each lab's folder"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -85,17 +84,29 @@ def test_assets_and_doctor() -> None:
     assert result.exit_code == 0 and "torch" in result.output
 
 
-def test_bench_json_is_one_object_with_units() -> None:
-    result = _run("bench", "words", "--json", "--quick")
-    assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
-    assert figures["tokens_identical"] is True and figures["speed_ratio"] > 0
-    assert all(any(unit in key for unit in ("_s", "ratio", "tokens", "chars", "identical")) for key in figures)
-
-
 def test_console_script_hides_tracebacks(tmp_path: Path) -> None:
     z2h = Path(sys.executable).parent / "z2h"
     result = subprocess.run([str(z2h), "lab", "1", "--text", str(tmp_path / "nope.txt")],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1
     assert "no such file" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_lab_refuses_an_option_it_does_not_take(tmp_path: Path) -> None:
+    text = tmp_path / "f.txt"
+    text.write_text("Some text to read.", encoding="utf-8")
+    result = _run("lab", "3", "--text", str(text), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 1 and "lab 3 does not take --text" in result.output
+    assert "--prompts" in result.output and not (tmp_path / "runs").exists()
+
+
+def test_lab_3_prompts_come_from_a_file_and_beat_quick_sizing(tmp_path: Path) -> None:
+    from zero2hero.labs import get_lab
+    from zero2hero.labs.runner import make_config
+    from zero2hero.text.io import read_lines_file
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Once upon a time\n\n  The best way to learn is \n", encoding="utf-8")
+    config = make_config(get_lab(3), quick=True, overrides={"prompts": read_lines_file(prompts)})
+    assert config.prompts == ["Once upon a time", "The best way to learn is"]
+    assert config.new_tokens == 8, "the rest of quick sizing still applies"

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from zero2hero.errors import Zero2HeroError
+from zero2hero.files import os_error
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="zero2hero — LLM zero to hero: labs, exercise checks and benchmarks, on your CPU.")
@@ -71,7 +75,7 @@ def _course_folder(number: int) -> Path | None:
         return None
 
 
-def _progress_printer(prefix: str = ""):  # noqa: ANN202
+def _progress_printer(prefix: str = ""):
     def show(message: str) -> None:
         console.print(f"[dim]{prefix}›[/] {message}", highlight=False)
     return show
@@ -81,24 +85,30 @@ def _progress_printer(prefix: str = ""):  # noqa: ANN202
 def lab(
     chapter: Annotated[int, typer.Argument(help="Chapter number.")],
     full: Annotated[bool, typer.Option("--full", help="Run the experiment at its real size (slower).")] = False,
-    text: Annotated[Path | None, typer.Option("--text", help="A UTF-8 text file instead of the default.")] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="Lab 1: a UTF-8 text file, not the article.")] = None,
+    prompts: Annotated[Path | None, typer.Option("--prompts", help="Lab 3: a text file, one prompt per line.")] = None,
     out: OutOption = Path("runs"),
 ) -> None:
     """Run chapter N's lab and write its report, metrics, figures and config into a run directory."""
     from zero2hero.labs import get_lab
     from zero2hero.labs.runner import make_config, run_lab
+    from zero2hero.text.io import read_lines_file
 
     try:
         info = get_lab(chapter)
-        config = make_config(info, quick=not full, overrides={"text_file": text})
+        overrides = {"text_file": text, "prompts": read_lines_file(prompts) if prompts else None}
+        config = make_config(info, quick=not full, overrides=overrides,
+                             option_names={"text_file": "--text", "prompts": "--prompts"})
         run = run_lab(info, config, out, _progress_printer())
     except Zero2HeroError as error:
         _fail(error)
+    except OSError as error:  # a full disk or a folder that became read-only while the lab ran
+        _fail(os_error(error))
     _show_metrics(run.result)
     console.print(f"\n[bold green]done[/] in {run.seconds:.1f} s — report: [bold]{run.folder / 'report.md'}[/]")
 
 
-def _show_metrics(result) -> None:  # noqa: ANN001
+def _show_metrics(result) -> None:
     _print_table(result.title, ["metric", "value", "unit"], [[m.name, m.value, m.unit] for m in result.metrics])
 
 
@@ -111,6 +121,8 @@ def tour(out: OutOption = Path("runs")) -> None:
         folder, runs = run_tour(out, _progress_printer())
     except Zero2HeroError as error:
         _fail(error)
+    except OSError as error:
+        _fail(os_error(error))
     _print_table("tour", ["chapter", "lab", "seconds", "report"],
                  [[r.chapter, r.result.title, r.seconds, str(r.folder / "report.md")] for r in runs])
     console.print(f"\n[bold green]tour done[/] — combined report: [bold]{folder / 'report.md'}[/]")
@@ -121,6 +133,7 @@ def check(
     chapter: Annotated[int, typer.Argument(help="Chapter number.")],
     solution: Annotated[bool, typer.Option("--solution", help="Check the reference implementation instead.")] = False,
     file: Annotated[Path | None, typer.Option("--file", help="Your exercises.py (default: the course's).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds one check may take before it fails.")] = 60.0,
 ) -> None:
     """Run chapter N's exercise checks against your course/NN-*/exercises.py."""
     from zero2hero.checks import stub_path
@@ -131,22 +144,38 @@ def check(
         target = "solution" if solution else (file or stub_path(chapter))
         if isinstance(target, Path) and not target.is_file():
             raise Zero2HeroError(f"{target} is not a file", "pass your exercises.py with --file")
-        outcomes = run_checks(chapter, target)
+        if timeout <= 0:
+            raise Zero2HeroError(f"--timeout must be positive, got {timeout:g}", "give the seconds one check may take")
+        # Only a check of the course's own exercises.py is what `z2h list` shows as the chapter's status.
+        own_file = isinstance(target, Path) and target.resolve() == stub_path(chapter).resolve()
+        console.print(f"[dim]checking[/] {'the reference implementation' if solution else escape(str(target))} "
+                      f"[dim]— chapter {chapter}, at most {timeout:g} s per check[/]", highlight=False)
+        outcomes = run_checks(chapter, target, timeout, _show_outcome)
     except Zero2HeroError as error:
         _fail(error)
-    for outcome in outcomes:
-        mark = "[green]✓[/]" if outcome.passed else "[red]✗[/]"
-        label = outcome.name.removeprefix("test_").replace("_", " ")
-        console.print(f" {mark} {label}" + ("" if outcome.passed else f"\n     [dim]{outcome.message}[/]"),
-                      highlight=False)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/] — the checks did not finish, so nothing was recorded; "
+                          f"run `z2h check {chapter}` again", highlight=False)
+        raise typer.Exit(130) from None
+    if not outcomes:
+        _fail(Zero2HeroError(f"no checks ran for chapter {chapter}", "nothing was recorded; run `pytest "
+                             f"tests/exercises/test_ch{chapter:02d}_exercises.py` to see why"))
     passed = sum(o.passed for o in outcomes)
-    if not solution:
+    if own_file:
         record_status(chapter, passed, len(outcomes))
-    colour = "green" if passed == len(outcomes) and outcomes else "red"
+    colour = "green" if passed == len(outcomes) else "red"
     console.print(f"\n[bold {colour}]{passed}/{len(outcomes)} checks pass[/] for chapter {chapter}"
                   + (" (reference implementation)" if solution else ""))
-    if passed != len(outcomes) or not outcomes:
+    if passed != len(outcomes):
         raise typer.Exit(1)
+
+
+def _show_outcome(outcome) -> None:  # a CheckOutcome; imported lazily
+    """One check's result, printed as soon as the check finishes; a failure's message indented below it."""
+    mark = "[green]✓[/]" if outcome.passed else "[red]✗[/]"
+    label = outcome.name.removeprefix("test_").replace("_", " ")
+    message = "" if outcome.passed else "\n" + textwrap.indent(escape(outcome.message), "     ")
+    console.print(f" {mark} {label}[dim]{message}[/]", highlight=False)
 
 
 @app.command()
@@ -194,26 +223,21 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object: ids, text, tokens/s.")] = False,
 ) -> None:
     """Continue a prompt on the CPU, streaming tokens as they are produced."""
-    from zero2hero.transformer.cli_generate import run_generate
     from zero2hero.transformer.generate import SamplingConfig
+    from zero2hero.transformer.text_generation import generate_text
 
     try:
         if (top_k is not None or top_p is not None) and temperature is None:
             temperature = 1.0
         cfg = SamplingConfig(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed=seed)
         on_text = None if as_json else (lambda t: print(t, end="", flush=True))
-        if engine == "hf":
-            from zero2hero.transformer.hf_generate import hf_generate
-
-            out = hf_generate(prompt, model, chat, cfg, on_text)
-        else:
-            out = run_generate(prompt, model, engine, chat, cfg, on_text)
+        out = generate_text(prompt, model, engine, chat, cfg, on_text)
     except Zero2HeroError as error:
         _fail(error)
     if as_json:
-        print(json.dumps(out, ensure_ascii=False))
+        print(out.to_json())
     else:
-        console.print(f"\n[dim]{len(out['generated_ids'])} tokens, {out['tokens_per_s']} tokens/s ({out['engine']})[/]")
+        console.print(f"\n[dim]{len(out.generated_ids)} tokens, {out.tokens_per_s} tokens/s ({out.engine})[/]")
 
 
 @app.command()
@@ -221,26 +245,12 @@ def assets(
     require: Annotated[bool, typer.Option("--require", help="Exit non-zero if any default is missing.")] = False,
 ) -> None:
     """The offline default models and data: where they are, their size, how to install them."""
-    from zero2hero.assets import ASSETS, asset_status
+    from zero2hero.assets import offline_defaults
 
-    rows, missing = [], []
-    for name in ASSETS:
-        status = asset_status(name)
-        asset = status["asset"]
-        if not status["installed"]:
-            missing.append(name)
-        rows.append([name, asset.role, "yes" if status["installed"] else "[red]no[/]",
-                     f"{status['size_mb']:.1f} MB" if status["size_mb"] else "",
-                     status["path"] or asset.install_command, asset.licence])
-    from zero2hero.corpus import corpus_path
-
-    corpus = corpus_path()
-    if not corpus.exists():
-        missing.append("corpus")
-    rows.append(["corpus", "course corpus: Austen, KJV Bible, Jargon File (Debian packages)",
-                 "yes" if corpus.exists() else "[red]no[/]",
-                 f"{corpus.stat().st_size / 1e6:.1f} MB" if corpus.exists() else "",
-                 str(corpus) if corpus.exists() else "python -m zero2hero.corpus install", "public domain"])
+    defaults = offline_defaults()
+    rows = [[d.name, d.role, "yes" if d.installed else "[red]no[/]",
+             f"{d.size_mb:.1f} MB" if d.size_mb is not None else "", d.location, d.licence] for d in defaults]
+    missing = [d.name for d in defaults if not d.installed]
     _print_table("offline defaults", ["name", "what", "installed", "size", "path / install", "licence"], rows)
     if require and missing:
         _fail(Zero2HeroError(f"missing offline defaults: {', '.join(missing)}", "run `make setup`"))
@@ -260,15 +270,18 @@ def doctor() -> None:
 @app.command()
 def bench(
     name: Annotated[str, typer.Argument(help="Benchmark name, or 'all'. Leave out to list them.")] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of the figures.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (figures, or the list).")] = False,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller inputs: a fast smoke run.")] = False,
 ) -> None:
     """Measure one thing against a peer in the same run and print the ratio."""
-    from zero2hero.bench import available_benchmarks, get_benchmark
+    from zero2hero.bench import available_benchmarks, benchmark_description, get_benchmark
 
     if not name:
-        _print_table("benchmarks", ["name", "what it measures"],
-                     [[n, get_benchmark(n).DESCRIPTION] for n in available_benchmarks()])
+        descriptions = {n: benchmark_description(n) for n in available_benchmarks()}
+        if as_json:
+            print(json.dumps(descriptions, indent=2))
+        else:
+            _print_table("benchmarks", ["name", "what it measures"], [[n, d] for n, d in descriptions.items()])
         return
     names = list(available_benchmarks()) if name == "all" else [name]
     results = {}
@@ -285,16 +298,29 @@ def bench(
         print(json.dumps(figures[name] if name != "all" else figures, indent=2))
         return
     for result in results.values():
-        _print_table(f"bench {result.name}", result.table.columns, result.table.rows)
+        for table in result.tables:
+            _print_table(f"bench {result.name}: {table.title}", table.columns, table.rows)
         for note in result.notes:
             console.print(f"[dim]•[/] {note}", highlight=False)
 
 
 def main() -> None:
-    """Entry point that keeps tracebacks away from learners for errors they can fix."""
+    """Entry point that keeps tracebacks away from learners for errors they can fix.
+
+    SIGTERM (``kill``, a closed terminal, a CI time-out) is turned into Ctrl-C, so the same clean-up runs
+    for both: a temporary run or cache folder is removed as the exception passes through its writer.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except Zero2HeroError as error:  # raised outside a command's own handler
         err_console.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(1)
+    except OSError as error:  # a disk full or read-only, a path that is a file: one line, no traceback
+        err_console.print(f"[bold red]error:[/] {os_error(error)}", highlight=False)
+        sys.exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

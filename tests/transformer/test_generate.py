@@ -82,7 +82,7 @@ def test_bad_sampling_parameters(tiny: GPT2LMHeadModel) -> None:
 
 
 @pytest.mark.heavy
-def test_our_loop_drives_smollm2_like_generate(smollm2) -> None:  # noqa: ANN001
+def test_our_loop_drives_smollm2_like_generate(smollm2) -> None:
     model, tokenizer = smollm2
     prompt = encode_prompt(tokenizer, "What is the capital of France?", chat=True)
     assert tokenizer.decode(prompt).count("<|im_start|>") >= 2  # the chat template wrapped the prompt

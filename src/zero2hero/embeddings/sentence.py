@@ -19,7 +19,7 @@ def mean_pooling(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Te
 
 
 @torch.inference_mode()
-def embed_sentences(texts: list[str], model, tokenizer, batch_size: int = 32,  # noqa: ANN001
+def embed_sentences(texts: list[str], model, tokenizer, batch_size: int = 32,
                     normalize: bool = True) -> torch.Tensor:
     """Sentence embeddings (len(texts), d) from a BERT-like encoder and its tokenizer."""
     if not texts or any(not t.strip() for t in texts):

@@ -60,7 +60,7 @@ def activation_outliers(model: nn.Module, ids: torch.Tensor) -> dict[str, float]
     """
     ratios: dict[str, float] = {}
 
-    def record(name: str):  # noqa: ANN202
+    def record(name: str):
         def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             per_feature = inputs[0].detach().float().abs().reshape(-1, inputs[0].shape[-1]).amax(0)  # (in,)
             ratio = float(per_feature.max() / per_feature.median().clamp_min(1e-12))

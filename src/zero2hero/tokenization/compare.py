@@ -31,15 +31,17 @@ def tokenize_all(text: str) -> list[Tokenization]:
     from zero2hero.tokenization.validate import check_text
 
     check_text(text)
+    words = word_level(text)  # first: it needs the course corpus, and says so before any model file is read
     bpe, wordpiece = p.smollm2_bpe(), p.minilm_wordpiece()
-    hf_bpe, hf_wp = p.hf_tokenizer("smollm2"), p.hf_tokenizer("minilm")
+    hf_bpe, hf_wp = p.rust_tokenizer("smollm2"), p.rust_tokenizer("minilm")
     bpe_ids, wp_ids = bpe.encode(text), wordpiece.encode(text)
-    hf_bpe_ids, hf_wp_ids = hf_bpe(text)["input_ids"], hf_wp(text)["input_ids"]
+    hf_bpe_ids, hf_wp_ids = hf_bpe.encode(text).ids, hf_wp.encode(text).ids
     return [
-        word_level(text),
+        words,
         char_level(text),
         Tokenization("ours: BPE, SmolLM2 vocab", [bpe.token_text(i) for i in bpe_ids], bpe_ids),
-        Tokenization("HF: SmolLM2 tokenizer", [hf_bpe.decode([i]) for i in hf_bpe_ids], hf_bpe_ids),
+        Tokenization("HF: SmolLM2 tokenizer", [hf_bpe.decode([i], skip_special_tokens=False) for i in hf_bpe_ids],
+                     hf_bpe_ids),
         Tokenization("ours: WordPiece, MiniLM vocab", [wordpiece.id_to_token[i] for i in wp_ids], wp_ids),
-        Tokenization("HF: MiniLM tokenizer", hf_wp.convert_ids_to_tokens(hf_wp_ids), hf_wp_ids),
+        Tokenization("HF: MiniLM tokenizer", [hf_wp.id_to_token(i) for i in hf_wp_ids], hf_wp_ids),
     ]

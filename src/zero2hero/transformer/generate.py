@@ -3,6 +3,7 @@ a KV cache and streaming. One loop drives our GPT-2 and any Hugging Face causal 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,14 +31,16 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise InputError(f"max_new_tokens is {self.max_new_tokens}", "ask for at least 1 new token")
-        if self.temperature is not None and self.temperature < 0:
-            raise InputError(f"temperature {self.temperature} is negative", "use a temperature > 0, or none for greedy")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise InputError(f"temperature {self.temperature} is not a finite number >= 0",
+                             "use a temperature > 0 (e.g. 0.8), or none for greedy")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise InputError(f"top_p {self.top_p} is outside (0, 1]", "top-p keeps a probability mass: e.g. 0.9")
         if self.top_k is not None and self.top_k < 1:
             raise InputError(f"top_k {self.top_k} is below 1", "top-k keeps the k most likely tokens: e.g. 50")
-        if self.repetition_penalty <= 0:
-            raise InputError(f"repetition_penalty {self.repetition_penalty} is not positive", "1.0 means no penalty")
+        if not (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0):
+            raise InputError(f"repetition_penalty {self.repetition_penalty} is not a finite number > 0",
+                             "1.0 means no penalty")
         if self.sampling and not self.temperature:
             raise InputError("top-k / top-p sampling needs a temperature > 0", "add e.g. --temperature 0.8")
 
@@ -107,8 +110,8 @@ def forward_step(model: Any) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor
         if cache is None:
             cache = DynamicCache(config=model.config)
         # logits_to_keep=1: only the last position goes through the (large) vocabulary projection.
-        out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        return out.logits[0, -1], out.past_key_values
+        out = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1], out.cache
     return hf
 
 

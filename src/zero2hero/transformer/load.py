@@ -17,7 +17,7 @@ _BLOCK_NAMES = {
 }
 
 
-def config_from_hf(hf_config) -> GPT2Config:  # noqa: ANN001 - a transformers GPT2Config
+def config_from_hf(hf_config) -> GPT2Config:  # a transformers GPT2Config
     if getattr(hf_config, "model_type", None) != "gpt2":
         raise InputError(f"model type {getattr(hf_config, 'model_type', None)!r} is not GPT-2",
                          "this loader maps GPT-2 checkpoints (gpt2, distilgpt2 or a local GPT-2 folder)")
@@ -64,6 +64,6 @@ def from_pretrained(name_or_path: str) -> GPT2:
     return from_hf_model(hf)
 
 
-def from_hf_model(hf) -> GPT2:  # noqa: ANN001 - a transformers GPT2LMHeadModel
+def from_hf_model(hf) -> GPT2:  # a transformers GPT2LMHeadModel
     model = GPT2(config_from_hf(hf.config))
     return load_into(model, hf.state_dict()).eval()
