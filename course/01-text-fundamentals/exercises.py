@@ -57,8 +57,8 @@ def remove_stopwords(tokens: Iterable[str], language: str = "en") -> list[str]:
     Uses :func:`stopwords` (the stopwords-iso list for that language); every other token is kept
     unchanged and in order. An unknown language raises ``KeyError``.
 
-    >>> remove_stopwords(["The", "library", "is", "OPEN"], "en")
-    ['library', 'OPEN']
+    >>> remove_stopwords(["The", "library", "is", "CLOSED"], "en")
+    ['library', 'CLOSED']
     """
     raise NotImplementedError
 

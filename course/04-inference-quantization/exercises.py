@@ -4,12 +4,14 @@ Each function below has the signature and docstring of zero2hero's reference imp
 the `raise NotImplementedError` with your code using torch tensor operations (`torch.round`,
 `amax`, `reshape`, `torch.trunc`, `clamp`, `torch.nn.functional.log_softmax`, `gather`, bit shifts on
 uint8 tensors). The checks compare your results with torch's own quantizer, the `gguf` package's
-reference Q4_0 encoder and transformers' loss.
+reference Q4_0 encoder and transformers' loss. The last exercise is the evaluation loop itself: perplexity of a
+real model (SmolLM2) on held-out text, window by window.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def absmax_quantize(x: torch.Tensor, bits: int = 8, granularity: str = "channel",
@@ -65,3 +67,16 @@ def perplexity_from_logits(logits: torch.Tensor, ids: torch.Tensor) -> float:
     ``t`` predict token ``t + 1``, so the last logit row and the first id are not scored.
     """
     raise NotImplementedError
+
+
+def perplexity(model: nn.Module, tokenizer, text: str, max_tokens: int = 512, window: int = 512) -> float:
+    """Perplexity of ``model`` (a transformers causal LM) on the first ``max_tokens`` tokens of ``text``.
+
+    The ids are ``tokenizer(text, return_tensors="pt").input_ids[0][:max_tokens]``. They are cut into consecutive
+    windows of ``window`` ids (the last one may be shorter), each scored on its own by one forward pass,
+    ``model(chunk[None]).logits[0]``: inside a window the logits at position t predict id t + 1, so a window of
+    n ids scores n - 1 of them. The result is exp of the mean negative log-likelihood over every scored id of
+    every window — not the mean of the windows' perplexities.
+    """
+    raise NotImplementedError
+

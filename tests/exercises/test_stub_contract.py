@@ -24,7 +24,7 @@ from zero2hero.checks.runner import run_checks
 CHAPTERS = chapters_with_exercises()
 
 
-def _check_module(chapter: int):  # noqa: ANN202
+def _check_module(chapter: int):
     return importlib.import_module(f"tests.exercises.test_ch{chapter:02d}_exercises")
 
 

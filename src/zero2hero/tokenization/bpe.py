@@ -9,7 +9,6 @@ cached — that cache is what makes a pure-Python encoder fast.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import regex
 
 from zero2hero.errors import InputError
+from zero2hero.files import atomic_write_text
 from zero2hero.tokenization.byte_level import from_symbols, pretokenize, to_symbols
 from zero2hero.tokenization.validate import check_text
 
@@ -42,6 +42,22 @@ def apply_merge(parts: list[str], pair: tuple[str, str], merged: str | None = No
     return out
 
 
+def merge_symbols(symbols: str, ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Apply learned merges to one pre-token's symbols: repeatedly merge the adjacent pair with the lowest
+    rank (its index in the merge list), every occurrence of it left to right, until no adjacent pair is a merge."""
+    parts = list(symbols)
+    while len(parts) > 1:
+        best_rank, best = None, None
+        for pair in zip(parts, parts[1:], strict=False):
+            rank = ranks.get(pair)
+            if rank is not None and (best_rank is None or rank < best_rank):
+                best_rank, best = rank, pair
+        if best is None:
+            break
+        parts = apply_merge(parts, best)
+    return parts
+
+
 @dataclass
 class BPETokenizer:
     """``vocab`` maps symbol strings (bytes written with :func:`bytes_to_unicode`) to ids; ``merges`` are
@@ -65,19 +81,12 @@ class BPETokenizer:
     # ---- encoding ---------------------------------------------------------------------------------
 
     def merge_word(self, symbols: str) -> list[str]:
-        """Apply the merges to one pre-token's symbols: repeatedly merge the adjacent pair with the
-        lowest rank, every occurrence of it left to right, until no adjacent pair is a known merge."""
-        parts = list(symbols)
-        while len(parts) > 1:
-            best_rank, best = None, None
-            for pair in zip(parts, parts[1:], strict=False):
-                rank = self.ranks.get(pair)
-                if rank is not None and (best_rank is None or rank < best_rank):
-                    best_rank, best = rank, pair
-            if best is None:
-                break
-            parts = apply_merge(parts, best)
-        return parts
+        """Apply the merges to one pre-token's symbols (see :func:`merge_symbols`)."""
+        return merge_symbols(symbols, self.ranks)
+
+    def clear_cache(self) -> None:
+        """Forget the ids remembered per pre-token (to measure encoding from scratch)."""
+        self._cache.clear()
 
     def _encode_piece(self, piece: str) -> list[int]:
         ids = self._cache.get(piece)
@@ -135,9 +144,7 @@ class BPETokenizer:
         path = Path(path)
         data = {"type": "zero2hero-byte-bpe", "vocab": self.vocab, "merges": [" ".join(m) for m in self.merges],
                 "special_tokens": self.special_tokens}
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:

@@ -7,8 +7,9 @@ to merge comes from a max-heap whose stale entries are fixed when they surface.
 
 **Tie-breaking rule**: the most frequent pair wins; among equally frequent pairs, the pair whose two
 byte strings are lexicographically greatest, compared as (first, second) — the rule of GPT-2-style
-reference trainers. The Rust trainer of ``tokenizers`` breaks ties differently, which is why its
-merges differ from ours in a few places (see the lesson).
+reference trainers. The Rust trainer of ``tokenizers`` breaks ties differently (the smallest pair of token
+ids; :mod:`zero2hero.tokenization.bpe_textbook` follows that rule), which is why its merges differ from ours
+in a few places (see the lesson).
 """
 
 from __future__ import annotations

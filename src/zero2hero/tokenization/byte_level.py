@@ -14,14 +14,28 @@ _PRETOKEN = regex.compile(GPT2_PATTERN)
 
 
 def pretokenize(text: str) -> list[str]:
-    """Cut text into the pieces BPE merges within (merges never cross a piece boundary)."""
+    """Cut text into the pieces BPE merges within (merges never cross a piece boundary).
+
+    The pieces are the matches, left to right, of GPT-2's pattern
+    ``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+``: contractions, letters
+    or digits or other symbols with an optional leading space, and white space (a run of spaces before a word
+    leaves its last space to the word). ``\\p{L}`` is any letter and ``\\p{N}`` any digit: Python's ``re`` lacks
+    them, the ``regex`` module has them.
+
+    >>> pretokenize("Hello, it's  9 o'clock!")
+    ['Hello', ',', ' it', "'s", ' ', ' 9', ' o', "'", 'clock', '!']
+    """
     return _PRETOKEN.findall(text)
 
 
 @lru_cache(maxsize=1)
 def bytes_to_unicode() -> dict[int, str]:
-    """Map each byte 0–255 to a printable character: printable Latin-1 bytes map to themselves, the
-    others (controls, space, ...) to code points from 256 up, so " " becomes "Ġ" and "\\n" becomes "Ċ"."""
+    """Map each byte 0–255 to a printable character (GPT-2's table).
+
+    The printable bytes ``!``..``~`` (33–126), ``¡``..``¬`` (161–172) and ``®``..``ÿ`` (174–255) map to the
+    character with the same code point; every other byte (controls, space, ...), in increasing order, takes the
+    next code point from 256 up: ``chr(256)``, ``chr(257)``, ... So " " (byte 32) becomes "Ġ" and "\\n" becomes "Ċ".
+    """
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
     mapping, extra = {}, 0
     for byte in range(256):

@@ -45,6 +45,23 @@ def wordpiece_word(word: str, vocab: dict[str, int] | set[str], unk_token: str =
     return pieces
 
 
+def wordpiece_encode(text: str, vocab: dict[str, int], lowercase: bool = True) -> list[int]:
+    """The ids a BERT tokenizer gives ``text``: ``[CLS]``, the ids of every word's WordPiece pieces, ``[SEP]``.
+
+    Basic tokenisation first, in this order: drop NUL, U+FFFD and control characters (Unicode category "C*"
+    except tab, newline and carriage return); turn white space (those three, space, category "Zs") into " ";
+    put spaces around every CJK ideograph (U+4E00–U+9FFF and the other CJK ideograph blocks); for an uncased
+    model (``lowercase``) strip accents (NFD, drop category "Mn") and lower-case. Then split on white space and
+    make every punctuation character (ASCII non-alphanumerics and Unicode category "P*") a word of its own.
+    Each word goes through :func:`wordpiece_word`; a word with no covering pieces is ``[UNK]``.
+
+    >>> vocab = {"[CLS]": 0, "[SEP]": 1, "[UNK]": 2, "hello": 3, ",": 4, "world": 5, "##s": 6}
+    >>> wordpiece_encode("Hello, worlds", vocab)
+    [0, 3, 4, 5, 6, 1]
+    """
+    return WordPieceTokenizer(vocab, lowercase).encode(text)
+
+
 @dataclass
 class WordPieceTokenizer:
     vocab: dict[str, int]

@@ -94,3 +94,15 @@ class MultiHeadAttention(nn.Module):
         self.last_weights = weights if keep_weights else None
         out = out.transpose(1, 2).reshape(b, t, d)  # heads side by side again
         return self.proj(out), cache
+
+
+def multi_head_attention(x: torch.Tensor, attn: MultiHeadAttention) -> torch.Tensor:
+    """Causal multi-head self-attention of ``x`` (batch, t, d_model) with the weights of ``attn``.
+
+    ``attn.qkv`` is an ``nn.Linear(d_model, 3 * d_model)`` whose output holds q, k and v side by side (in that
+    order, ``d_model`` columns each); ``attn.n_head`` heads each get ``d_head = d_model // n_head`` consecutive
+    columns of q, k and v. Each head computes softmax(q kᵀ / √d_head) v with the causal mask (position i sees
+    positions <= i); the heads' outputs are put side by side again (batch, t, d_model) and go through
+    ``attn.proj`` (an ``nn.Linear(d_model, d_model)``). Returns (batch, t, d_model).
+    """
+    return attn(x)[0]

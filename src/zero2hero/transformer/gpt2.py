@@ -93,3 +93,24 @@ class GPT2(nn.Module):
             new_cache.append(layer_cache)
         # The head shares the embedding matrix (weight tying): logits = h · wteᵀ.
         return self.ln_f(x) @ self.wte.weight.T, new_cache
+
+
+def gpt2_block(x: torch.Tensor, block: Block) -> torch.Tensor:
+    """One pre-norm GPT-2 block on ``x`` (batch, t, d) with the weights of ``block``; returns (batch, t, d).
+
+    ``x = x + attention(ln1(x))``, then ``x = x + mlp(ln2(x))`` where attention is causal multi-head
+    self-attention with ``block.attn`` (:func:`multi_head_attention`) and ``mlp(h) = proj(gelu(fc(h)))`` with
+    ``block.mlp.fc`` (d -> 4d), ``block.mlp.proj`` (4d -> d) and GPT-2's tanh-approximated GELU,
+    0.5 h (1 + tanh(√(2/π) (h + 0.044715 h³))). ``block.ln1`` and ``block.ln2`` are ``nn.LayerNorm`` layers.
+    """
+    return block(x, None)[0]
+
+
+def gpt2_forward(ids: torch.Tensor, model: GPT2) -> torch.Tensor:
+    """GPT-2's forward pass: token ids (batch, t) -> next-token logits (batch, t, vocab), with ``model``'s weights.
+
+    ``h = model.wte(ids) + model.wpe(positions 0..t-1)``; then every block of ``model.blocks`` in order
+    (:func:`gpt2_block`); then the final ``model.ln_f``; the logits are ``h @ model.wte.weight.T`` (the output
+    layer shares the token embedding matrix).
+    """
+    return model(ids)[0]
