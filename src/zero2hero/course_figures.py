@@ -1,0 +1,74 @@
+"""Copy the figures each lesson shows from full lab runs into ``course/NN-*/figures/``.
+
+``make figures`` runs ``z2h lab N --full --out RUN_DIR`` for each chapter of :data:`LESSON_FIGURES`, then
+``python -m zero2hero.course_figures RUN_DIR``, which finds each PNG a lesson uses under ``RUN_DIR`` (the newest
+run wins) and writes it beside the lesson.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from zero2hero.errors import AssetMissingError, InputError, Zero2HeroError
+from zero2hero.files import atomic_write_bytes
+
+COURSE_DIR = Path(__file__).resolve().parents[2] / "course"
+
+# chapter -> the PNGs its lesson embeds, as the chapter's lab names them.
+LESSON_FIGURES: dict[int, tuple[str, ...]] = {
+    1: ("top_words.png", "zipf.png"),
+    2: ("bpe_vocab_sweep.png", "similarity_heatmap.png", "embeddings_pca.png"),
+    3: ("attention_heads.png",),
+}
+
+
+def chapter_dir(chapter: int, course_dir: Path = COURSE_DIR) -> Path:
+    """The folder ``course/NN-*`` of ``chapter``."""
+    matches = sorted(course_dir.glob(f"{chapter:02d}-*"))
+    if len(matches) != 1:
+        raise InputError(f"expected one folder {chapter:02d}-* in {course_dir}, found {len(matches)}",
+                         "run this from a zero2hero checkout")
+    return matches[0]
+
+
+def newest_figure(run_dir: Path, name: str) -> Path:
+    """The most recently written ``name`` anywhere under ``run_dir``."""
+    found = sorted(run_dir.rglob(name), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise AssetMissingError(f"no {name} under {run_dir}",
+                                "run the chapters' labs there first: z2h lab N --full --out " + str(run_dir))
+    return found[-1]
+
+
+def copy_lesson_figures(run_dir: Path, course_dir: Path = COURSE_DIR) -> list[Path]:
+    """Copy every figure of :data:`LESSON_FIGURES` from ``run_dir`` into its chapter's ``figures/``; returns the
+    files written. Nothing is written unless every figure was found."""
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir} is not a folder", "pass the --out folder of the lab runs")
+    sources = {(chapter, name): newest_figure(run_dir, name)
+               for chapter, names in LESSON_FIGURES.items() for name in names}
+    written = []
+    for (chapter, name), source in sources.items():
+        target = chapter_dir(chapter, course_dir) / "figures" / name
+        atomic_write_bytes(target, source.read_bytes())
+        written.append(target)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m zero2hero.course_figures RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        written = copy_lesson_figures(Path(argv[0]))
+    except Zero2HeroError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"{path.stat().st_size / 1e3:7.1f} kB  {path.relative_to(COURSE_DIR.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
