@@ -241,6 +241,80 @@ def generate(
 
 
 @app.command()
+def finetune(
+    data: Annotated[Path | None, typer.Option("--data", help="Your labelled CSV, TSV or JSONL file "
+                                              "(default: the fine-food reviews).")] = None,
+    test: Annotated[Path | None, typer.Option("--test", help="A test file with the same columns (default: the "
+                                              "official test set, or a stratified 20% of --data).")] = None,
+    text_column: Annotated[str, typer.Option(help="Column (or JSON field) holding the text.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column (or JSON field) holding the label.")] = "label",
+    model: Annotated[str, typer.Option(help="minilm, a local save_pretrained folder or a hub name.")] = "minilm",
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 1,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW).")] = 5e-5,
+    batch_size: Annotated[int, typer.Option(help="Examples per optimizer step.")] = 16,
+    max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts are cut.")] = 128,
+    validation_share: Annotated[float, typer.Option(help="Share of the training data held out for "
+                                                    "validation.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed (splits, new head, data order, dropout).")] = 0,
+    resume: Annotated[Path | None, typer.Option("--resume", help="The .unfinished folder of an interrupted run: "
+                                                "continue it (pass the same options).")] = None,
+    out: OutOption = Path("runs"),
+) -> None:
+    """Fine-tune a classifier (our training loop) and write a run folder with its report and model/."""
+    from zero2hero.finetuning.run import FinetuneConfig
+    from zero2hero.finetuning.run import finetune as run_finetune
+
+    try:
+        config = FinetuneConfig(data=data, test=test, text_column=text_column, label_column=label_column,
+                                model=model, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                                max_length=max_length, validation_share=validation_share, seed=seed)
+        run = run_finetune(config, out, resume, _progress_printer())
+    except Zero2HeroError as error:
+        _fail(error)
+    except OSError as error:
+        _fail(os_error(error))
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/] — to continue, run the same command with --resume and the "
+                          ".unfinished folder named above", highlight=False)
+        raise typer.Exit(130) from None
+    _show_metrics(run.result)
+    console.print(f"\n[bold green]done[/] in {run.seconds:.1f} s — report: [bold]{run.folder / 'report.md'}[/], "
+                  f"model: [bold]{run.folder / 'model'}[/]")
+
+
+@app.command()
+def classify(
+    model_dir: Annotated[Path, typer.Argument(help="A `z2h finetune` run folder or its model/ folder.")],
+    text: Annotated[str | None, typer.Argument(help="The text to classify (or use --file).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A UTF-8 file, one text per line.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list: label, probability, all "
+                                          "probabilities.")] = False,
+) -> None:
+    """Label texts with a fine-tuned classifier: the label and its probability, one line per text."""
+    from zero2hero.finetuning.classify import classify as run_classify
+    from zero2hero.text.io import read_lines_file
+
+    try:
+        if (text is None) == (file is None):
+            raise Zero2HeroError("pass one text or --file, not both and not neither",
+                                 'e.g. z2h classify runs/<run> "Tasty and fresh"')
+        texts = read_lines_file(file) if file is not None else [text]
+        predictions = run_classify(model_dir, texts, batch_size)
+    except Zero2HeroError as error:
+        _fail(error)
+    except OSError as error:
+        _fail(os_error(error))
+    if as_json:
+        print(json.dumps([{"text": t, "label": p.label, "probability": p.probability,
+                           "probabilities": p.probabilities} for t, p in zip(texts, predictions, strict=True)],
+                         ensure_ascii=False))
+        return
+    for t, p in zip(texts, predictions, strict=True):
+        print(f"{p.label}\t{p.probability:.3f}\t{t}")
+
+
+@app.command()
 def assets(
     require: Annotated[bool, typer.Option("--require", help="Exit non-zero if any default is missing.")] = False,
 ) -> None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from zero2hero.bench import BenchResult, available_benchmarks, contract_problems, get_benchmark
 from zero2hero.cli import app
 
-HEAVY = {"generate", "quant"}  # they load SmolLM2 and generate with several engines
+HEAVY = {"generate", "quant", "finetune"}  # they load SmolLM2 and generate with several engines, or train MiniLM
 BENCHES = [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in available_benchmarks()]
 _results: dict[str, BenchResult] = {}
 
@@ -79,3 +79,17 @@ def test_quant_levels_are_rows_against_fp32() -> None:
     assert levels["fp32"]["speedup_level_over_fp32_ratio"] == 1.0 and levels["fp32"]["ppl_change_ratio"] == 0.0
     assert levels["ours_q8_0"]["size_mb"] < levels["fp32"]["size_mb"]
     assert abs(levels["ours_q8_0"]["ppl_change_ratio"]) < 0.05
+
+
+@pytest.mark.heavy
+def test_finetune_trains_both_loops_on_the_same_examples() -> None:
+    import math
+
+    f = quick("finetune").figures
+    trained = f["steps_per_round_count"] * f["batch_examples_count"]
+    assert f["ours_train_examples_count"] == f["trainer_train_examples_count"] == trained
+    for loop in ("ours", "trainer"):  # a fresh two-class head starts near ln 2, and training moves it
+        assert abs(f[f"{loop}_first_step_loss"] - math.log(2)) < 0.35
+        assert math.isfinite(f[f"{loop}_last_step_loss"]) and f[f"{loop}_peak_added_mb"] > 0
+    ratio = f["ours_train_examples_per_s"] / f["trainer_train_examples_per_s"]
+    assert f["speedup_ours_over_trainer_ratio"] == pytest.approx(ratio) and f["inference_examples_per_s"] > 0

@@ -48,6 +48,7 @@ from zero2hero.finetuning.checkpoint import TrainingState, load_last, save_best,
 from zero2hero.finetuning.data import Example, LabelledSplits
 from zero2hero.finetuning.device import autocast, resolve_device
 from zero2hero.finetuning.distributed import World, join, mean_over_processes, wait_for_all, world_from_env, wrap
+from zero2hero.finetuning.early_stopping import early_stopping
 from zero2hero.finetuning.metrics import classification_report
 from zero2hero.finetuning.schedule import make_optimizer, make_scheduler, warmup_steps_for
 from zero2hero.finetuning.train_config import TrainConfig
@@ -149,7 +150,15 @@ def accumulate_gradients(model: torch.nn.Module, batches: list[dict[str, torch.T
 def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    scheduler: torch.optim.lr_scheduler.LRScheduler, batches: list[dict[str, torch.Tensor]],
                    max_grad_norm: float, device: torch.device) -> tuple[float, float]:
-    """One update of the weights from ``batches``; returns (their mean loss, the learning rate used)."""
+    """One update of the weights from ``batches``; returns (their mean loss, the learning rate used).
+
+    ``batches``: the padded batches of this step (gradient accumulation: one or more), each a dict of
+    ``input_ids`` and ``attention_mask`` (batch, length) and ``labels`` (batch,) that ``model(**batch)`` takes.
+    In order: in train mode, for each batch (moved to ``device``) the forward pass and its ``.loss`` divided by
+    the number of batches, then ``backward``; clip the gradients' global norm to ``max_grad_norm``; read the
+    learning rate (``scheduler.get_last_lr()[0]``); ``optimizer.step()``; ``scheduler.step()``;
+    ``optimizer.zero_grad()``. The loss returned is the mean of the batches' undivided losses.
+    """
     loss = accumulate_gradients(model, batches, device)
     # clipping: if the gradient's global L2 norm exceeds max_grad_norm, scale it down to that norm, so
     # one unlucky batch cannot throw the pretrained weights far away
@@ -254,12 +263,14 @@ def _evaluate_and_save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     metrics = evaluate(model, validation_set, list(model.config.id2label.values()), config.batch_size,
                        tokenizer.pad_token_id, device)
     state.history[-1].update(metrics)
-    improved = state.best_macro_f1 is None or metrics["macro_f1"] > state.best_macro_f1
+    # The early-stopping rule (chapter 5's exercise): the best evaluation is the first with the highest
+    # macro-F1, and every evaluation since it counts against the patience.
+    scores = [record["macro_f1"] for record in state.history if "macro_f1" in record]
+    best, _ = early_stopping(scores, config.early_stopping_patience or len(scores) + 1)
+    improved = best == len(scores) - 1
+    state.evaluations_without_improvement = len(scores) - 1 - best
     if improved:
         state.best_macro_f1, state.best_step = metrics["macro_f1"], state.global_step
-        state.evaluations_without_improvement = 0
-    else:
-        state.evaluations_without_improvement += 1
     if world.is_main:
         if improved:
             save_best(config.output_dir / "best", model, tokenizer)

@@ -30,20 +30,25 @@ def no_decay_parameter_names(model: nn.Module) -> set[str]:
 
 
 def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters, in two groups: with weight decay, and without (biases, LayerNorm)."""
+    """AdamW over the trainable parameters, in two groups: with weight decay, and without (biases, LayerNorm).
+
+    ``fused=True`` updates every parameter in one kernel, as transformers' Trainer does by default
+    (``adamw_torch_fused``): on a CPU the step is several times faster than the per-tensor loop.
+    """
     skip = no_decay_parameter_names(model)
     trainable = [(name, param) for name, param in model.named_parameters() if param.requires_grad]
     groups = [
         {"params": [param for name, param in trainable if name not in skip], "weight_decay": weight_decay},
         {"params": [param for name, param in trainable if name in skip], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8, fused=True)
 
 
 def linear_warmup_then_decay(step: int, warmup_steps: int, total_steps: int) -> float:
     """The factor multiplying the peak learning rate before optimizer step ``step`` (0-based).
 
     0 → 1 linearly over ``warmup_steps``, then 1 → 0 linearly until ``total_steps``; never negative.
+    Step 0 gets 0, step ``warmup_steps`` gets 1; with ``warmup_steps = 0`` the decay starts at once.
     """
     if step < warmup_steps:
         return step / max(1, warmup_steps)
