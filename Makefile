@@ -46,7 +46,7 @@ bench: setup
 # The figures the lessons embed, regenerated from full lab runs (several minutes) into course/NN-*/figures/.
 figures: setup
 	runs=$$(mktemp -d) && \
-	for n in 1 2 3; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
+	for n in 1 2 3 4; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
 	$(BIN)/python -m zero2hero.course_figures $$runs && rm -rf $$runs
 
 clean:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from zero2hero.chapters import chapter as registered
 from zero2hero.course_figures import LESSON_FIGURES, chapter_dir, copy_lesson_figures
 from zero2hero.errors import AssetMissingError
 from zero2hero.tokenization.bpe_train import train_bpe
@@ -137,7 +138,7 @@ def test_the_lesson_shows_the_tested_corpus_and_encodings() -> None:
 def test_copy_lesson_figures_copies_the_newest_and_refuses_missing_ones(tmp_path: Path) -> None:
     course = tmp_path / "course"
     for chapter in LESSON_FIGURES:
-        (course / f"{chapter:02d}-x").mkdir(parents=True)
+        (course / registered(chapter).folder_name).mkdir(parents=True)
     runs = tmp_path / "runs"
     for chapter, names in LESSON_FIGURES.items():
         for name in names:
@@ -150,6 +151,6 @@ def test_copy_lesson_figures_copies_the_newest_and_refuses_missing_ones(tmp_path
     newest.write_bytes(b"new")
     written = copy_lesson_figures(runs, course)
     assert len(written) == sum(map(len, LESSON_FIGURES.values()))
-    assert (course / "01-x" / "figures" / LESSON_FIGURES[1][0]).read_bytes() == b"new"
+    assert (course / registered(1).folder_name / "figures" / LESSON_FIGURES[1][0]).read_bytes() == b"new"
     last = max(LESSON_FIGURES)
-    assert (course / f"{last:02d}-x" / "figures" / LESSON_FIGURES[last][0]).read_bytes() == b"old"
+    assert (course / registered(last).folder_name / "figures" / LESSON_FIGURES[last][0]).read_bytes() == b"old"

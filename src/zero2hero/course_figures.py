@@ -19,17 +19,19 @@ COURSE_DIR = Path(__file__).resolve().parents[2] / "course"
 LESSON_FIGURES: dict[int, tuple[str, ...]] = {
     1: ("top_words.png", "zipf.png"),
     2: ("bpe_vocab_sweep.png", "similarity_heatmap.png", "embeddings_pca.png"),
-    3: ("attention_heads.png",),
+    3: ("attention_heads.png", "mlm_vs_clm_loss.png"),
+    4: ("size_vs_perplexity.png",),
 }
 
 
 def chapter_dir(chapter: int, course_dir: Path = COURSE_DIR) -> Path:
-    """The folder ``course/NN-*`` of ``chapter``."""
-    matches = sorted(course_dir.glob(f"{chapter:02d}-*"))
-    if len(matches) != 1:
-        raise InputError(f"expected one folder {chapter:02d}-* in {course_dir}, found {len(matches)}",
-                         "run this from a zero2hero checkout")
-    return matches[0]
+    """The folder ``course/NN-<slug>`` of ``chapter``, named by the chapter registry."""
+    from zero2hero.chapters import chapter as registered
+
+    folder = course_dir / registered(chapter).folder_name
+    if not folder.is_dir():
+        raise InputError(f"{folder} does not exist", "run this from a zero2hero checkout")
+    return folder
 
 
 def newest_figure(run_dir: Path, name: str) -> Path:

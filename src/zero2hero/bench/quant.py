@@ -32,16 +32,19 @@ def run(quick: bool = False) -> BenchResult:
         "threads_count": torch.get_num_threads(), "ppl_tokens_count": ppl_tokens, "new_tokens_count": new_tokens,
         "rounds_count": rounds, **{f"{name}_bits_per_weight": bits for name, bits in BITS_PER_WEIGHT.items()},
         "levels": [{"level": r.level, "size_mb": r.size_bytes / 1e6, "decode_tokens_per_s": r.decode_tokens_per_s,
-                    "speedup_level_over_fp32_ratio": r.decode_ratio_to(base), "ppl": r.perplexity,
+                    "speedup_level_over_fp32_ratio": r.decode_ratio_to(base), "heldout_ppl": r.perplexity,
                     "ppl_change_ratio": r.perplexity_change_to(base), "peak_added_mb": r.peak_added_mb}
                    for r in rows],
     }
+    best = max(rows[1:], key=lambda r: r.decode_tokens_per_s)
+    figures["fastest_level"] = best.level
+    figures["speedup_fastest_over_fp32_ratio"] = best.decode_ratio_to(base)
+    figures["fastest_ppl_change_ratio"] = best.perplexity_change_to(base)
     table = Table(f"SmolLM2-135M-Instruct: fp32 vs quantized (same prompt, same text; decode best of {rounds} "
                   "alternating rounds)", ["level", "MB", "decode tok/s", "× fp32", "perplexity", "Δ ppl"],
                   [[r.level, round(r.size_bytes / 1e6, 1), round(r.decode_tokens_per_s, 2),
                     round(r.decode_ratio_to(base), 2), round(r.perplexity, 3), f"{r.perplexity_change_to(base):+.2%}"]
                    for r in rows])
-    best = max(rows[1:], key=lambda r: r.decode_tokens_per_s)
     notes = [
         f"fastest quantized path: {best.level}, {best.decode_ratio_to(base):.2f}× fp32 decode at "
         f"{best.perplexity_change_to(base):+.2%} perplexity.",
