@@ -154,3 +154,41 @@ def test_copy_lesson_figures_copies_the_newest_and_refuses_missing_ones(tmp_path
     assert (course / registered(1).folder_name / "figures" / LESSON_FIGURES[1][0]).read_bytes() == b"new"
     last = max(LESSON_FIGURES)
     assert (course / registered(last).folder_name / "figures" / LESSON_FIGURES[last][0]).read_bytes() == b"old"
+
+
+ALL_LESSONS = sorted(ROOT.glob("course/[0-9][0-9]-*/lesson.md"))  # every chapter, those still being written too
+CURRICULUM_MAP = "## Curriculum map"
+
+
+def _github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings: lower case, punctuation other than `-` dropped, each space a `-`,
+    and `-1`, `-2`, … after a repeated one."""
+    seen: Counter[str] = Counter()
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", re.sub(r"```.*?```", "", markdown, flags=re.S), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(f"{slug}-{seen[slug]}" if seen[slug] else slug)
+        seen[slug] += 1
+    return anchors
+
+
+@pytest.mark.parametrize("lesson", ALL_LESSONS, ids=lambda p: p.parent.name)
+def test_the_curriculum_map_points_at_sections_and_files_that_exist(lesson: Path) -> None:
+    text = lesson.read_text(encoding="utf-8")
+    assert f"\n{CURRICULUM_MAP}\n" in text, f"{lesson.parent.name} has no '{CURRICULUM_MAP}' section"
+    section = text.split(f"\n{CURRICULUM_MAP}\n", 1)[1].split("\n## ", 1)[0]
+    table = [line.strip() for line in section.splitlines() if line.startswith("|")]
+    assert len(table) >= 3 and re.fullmatch(r"\|(\s*:?-+:?\s*\|){2}", table[1]), "the map is not a two-column table"
+    for row in table[2:]:
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
+        assert len(cells) == 2 and all(cells), f"{lesson.parent.name}: a map row needs a bullet and a place: {row}"
+    anchors = _github_anchors(text)
+    for link in LINK.findall(section):
+        path, _, anchor = link.partition("#")
+        if re.match(r"[a-z]+:", path):
+            continue
+        target = lesson.parent / path if path else lesson
+        assert target.exists(), f"{lesson.parent.name}: the map links to a missing file {path}"
+        if anchor and (not path or path.endswith(".md")):
+            known = _github_anchors(target.read_text(encoding="utf-8")) if path else anchors
+            assert anchor in known, f"{lesson.parent.name}: the map links to #{anchor}, a heading that does not exist"
