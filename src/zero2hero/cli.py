@@ -211,7 +211,9 @@ def tokenize(
 @app.command()
 def generate(
     prompt: Annotated[str, typer.Argument(help="The text to continue.")],
-    model: Annotated[str, typer.Option(help="smollm2, a local folder or a hub name.")] = "smollm2",
+    model: Annotated[str | None, typer.Option(help="smollm2 (the default), a local folder or a hub name.")] = None,
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="A LoRA adapter folder to run, unmerged, on its "
+                                                 "base model (or on --model).")] = None,
     engine: Annotated[str, typer.Option(help="ours (our loop / our GPT-2) or hf (model.generate).")] = "ours",
     chat: Annotated[bool, typer.Option("--chat", help="Wrap the prompt in the chat template.")] = False,
     max_new_tokens: Annotated[int, typer.Option(help="How many tokens to add.")] = 64,
@@ -231,7 +233,12 @@ def generate(
             temperature = 1.0
         cfg = SamplingConfig(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed=seed)
         on_text = None if as_json else (lambda t: print(t, end="", flush=True))
-        out = generate_text(prompt, model, engine, chat, cfg, on_text)
+        load_model = None
+        if adapter is not None:
+            from zero2hero.lora.adapted_generation import adapter_loader
+
+            model, load_model = adapter_loader(adapter, model)
+        out = generate_text(prompt, model or "smollm2", engine, chat, cfg, on_text, load_model)
     except Zero2HeroError as error:
         _fail(error)
     if as_json:
@@ -258,6 +265,14 @@ def finetune(
     seed: Annotated[int, typer.Option(help="Random seed (splits, new head, data order, dropout).")] = 0,
     resume: Annotated[Path | None, typer.Option("--resume", help="The .unfinished folder of an interrupted run: "
                                                 "continue it (pass the same options).")] = None,
+    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters and the new head, the rest frozen "
+                                       "(model/ is then an adapter folder).")] = False,
+    rank: Annotated[int | None, typer.Option("--rank", help="With --lora: the rank of each update "
+                                             "(default 8).")] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="With --lora: updates are scaled by alpha / rank "
+                                                "(default 16).")] = None,
+    targets: Annotated[str | None, typer.Option("--targets", help="With --lora: the linear layers to adapt, "
+                                                "comma-separated, or all-linear (default query,value).")] = None,
     out: OutOption = Path("runs"),
 ) -> None:
     """Fine-tune a classifier (our training loop) and write a run folder with its report and model/."""
@@ -265,9 +280,20 @@ def finetune(
     from zero2hero.finetuning.run import finetune as run_finetune
 
     try:
+        lora_options = {name: value for name, value in (("rank", rank), ("alpha", alpha), ("targets", targets))
+                        if value is not None}
+        if lora_options and not lora:
+            raise Zero2HeroError("--rank, --alpha and --targets set up LoRA, but --lora is not given",
+                                 "add --lora, or leave them out for a full fine-tune")
+        adaptation = None
+        if lora:
+            from zero2hero.lora.finetune_adaptation import LoRAAdaptation
+
+            adaptation = LoRAAdaptation(**lora_options)
         config = FinetuneConfig(data=data, test=test, text_column=text_column, label_column=label_column,
                                 model=model, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                                max_length=max_length, validation_share=validation_share, seed=seed)
+                                max_length=max_length, validation_share=validation_share, seed=seed,
+                                adaptation=adaptation)
         run = run_finetune(config, out, resume, _progress_printer())
     except Zero2HeroError as error:
         _fail(error)
@@ -284,7 +310,8 @@ def finetune(
 
 @app.command()
 def classify(
-    model_dir: Annotated[Path, typer.Argument(help="A `z2h finetune` run folder or its model/ folder.")],
+    model_dir: Annotated[Path, typer.Argument(help="A `z2h finetune` run folder or its model/ folder (a model "
+                                              "or a LoRA adapter).")],
     text: Annotated[str | None, typer.Argument(help="The text to classify (or use --file).")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="A UTF-8 file, one text per line.")] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
@@ -293,6 +320,8 @@ def classify(
 ) -> None:
     """Label texts with a fine-tuned classifier: the label and its probability, one line per text."""
     from zero2hero.finetuning.classify import classify as run_classify
+    from zero2hero.finetuning.classify import load_classifier
+    from zero2hero.lora.finetune_adaptation import adapter_folder, load_adapted_classifier
     from zero2hero.text.io import read_lines_file
 
     try:
@@ -300,7 +329,8 @@ def classify(
             raise Zero2HeroError("pass one text or --file, not both and not neither",
                                  'e.g. z2h classify runs/<run> "Tasty and fresh"')
         texts = read_lines_file(file) if file is not None else [text]
-        predictions = run_classify(model_dir, texts, batch_size)
+        load = load_adapted_classifier if adapter_folder(model_dir) else load_classifier
+        predictions = run_classify(model_dir, texts, batch_size, load=load)
     except Zero2HeroError as error:
         _fail(error)
     except OSError as error:
@@ -312,6 +342,28 @@ def classify(
         return
     for t, p in zip(texts, predictions, strict=True):
         print(f"{p.label}\t{p.probability:.3f}\t{t}")
+
+
+lora_app = typer.Typer(no_args_is_help=True, help="LoRA adapters (chapter 6): merge one into its base model.")
+app.add_typer(lora_app, name="lora")
+
+
+@lora_app.command("merge")
+def lora_merge(
+    adapter_dir: Annotated[Path, typer.Argument(help="A LoRA adapter folder, e.g. a `z2h finetune --lora` run's "
+                                                "model/.")],
+    out: Annotated[Path, typer.Option("--out", help="The new folder for the merged model.")],
+) -> None:
+    """Fold an adapter into its base model: a plain model folder that from_pretrained and pipeline load."""
+    from zero2hero.lora.merge_folder import merge_adapter_folder
+
+    try:
+        folder = merge_adapter_folder(adapter_dir, out)
+    except Zero2HeroError as error:
+        _fail(error)
+    except OSError as error:
+        _fail(os_error(error))
+    console.print(f"[bold green]merged[/] — model: [bold]{folder}[/]")
 
 
 @app.command()

@@ -93,6 +93,11 @@ def training_text() -> str:
     return DOCUMENT_SEPARATOR.join(_split(doc)[0] for doc in documents())
 
 
+def jargon_file() -> tuple[str, str]:
+    """The Jargon File alone (the corpus's last document): its training part and its held-out part."""
+    return _split(documents()[-1])  # install() joins Austen's novels, the Bible, then the Jargon File
+
+
 def heldout_text(n_chars: int | None = None) -> str:
     """Text never used for training: the last 5 % of each document, joined (deterministic).
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from zero2hero.bench import BenchResult, available_benchmarks, contract_problems, get_benchmark
 from zero2hero.cli import app
 
-HEAVY = {"generate", "quant", "finetune"}  # they load SmolLM2 and generate with several engines, or train MiniLM
+HEAVY = {"generate", "quant", "finetune", "lora"}  # they load SmolLM2 and generate with several engines, or train
 BENCHES = [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in available_benchmarks()]
 _results: dict[str, BenchResult] = {}
 
@@ -93,3 +93,16 @@ def test_finetune_trains_both_loops_on_the_same_examples() -> None:
         assert math.isfinite(f[f"{loop}_last_step_loss"]) and f[f"{loop}_peak_added_mb"] > 0
     ratio = f["ours_train_examples_per_s"] / f["trainer_train_examples_per_s"]
     assert f["speedup_ours_over_trainer_ratio"] == pytest.approx(ratio) and f["inference_examples_per_s"] > 0
+
+
+@pytest.mark.heavy
+def test_lora_compares_three_trainings_of_the_same_model() -> None:
+    f = quick("lora").figures
+    for method in ("full", "peft", "ours"):
+        assert f[f"minilm_{method}_step_s"] > 0 and f[f"minilm_{method}_peak_added_mb"] > 0
+        assert f[f"minilm_{method}_predicted_added_mb"] > 0
+    ratio = f["minilm_ours_step_s"] / f["minilm_peft_step_s"]
+    assert f["minilm_ours_step_time_over_peft_ratio"] == pytest.approx(ratio)
+    assert f["speedup_ours_over_peft_minilm_ratio"] == pytest.approx(1 / f["minilm_ours_step_time_over_peft_ratio"])
+    # LoRA trains 0.3 % of MiniLM's weights: its step adds far less memory than full fine-tuning's AdamW state
+    assert f["minilm_lora_over_full_peak_memory_ratio"] < 0.5

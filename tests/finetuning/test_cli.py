@@ -114,12 +114,12 @@ def test_classify_prints_a_label_per_line_and_json(finished_run: Path, tmp_path:
 def test_an_interrupted_run_resumes_and_refuses_other_options(tiny, tmp_path: Path, monkeypatch) -> None:
     kill_at = {"step": 5}
 
-    def train_with_ctrl_c(splits, config, *, resume=False):
+    def train_with_ctrl_c(splits, config, adaptation=None, *, resume=False):
         def on_step(record: dict) -> None:
             if record["step"] == kill_at["step"]:
                 raise KeyboardInterrupt
         every_two_steps = replace(config, eval_every_steps=2, early_stopping_patience=None)  # checkpoints to resume
-        return train(splits, every_two_steps, resume=resume, on_step=on_step)
+        return train(splits, every_two_steps, adaptation, resume=resume, on_step=on_step)
 
     monkeypatch.setattr(run_module, "train", train_with_ctrl_c)
     interrupted = runner.invoke(app, finetune_args(tiny, tmp_path))

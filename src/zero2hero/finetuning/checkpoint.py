@@ -11,6 +11,11 @@ Two folders in the run's output folder:
   data (the epoch and how many of its batches were done; the order itself is rebuilt from the seed).
   ``run.json`` says which configuration and data made the run, so another one cannot resume from it.
 
+With a parameter-efficient method (an :class:`~zero2hero.finetuning.adaptation.Adaptation`, such as chapter 6's
+LoRA) most weights are frozen: they are the pretrained ones, reloaded at resume. So ``best/`` holds what the
+method saves (LoRA: its adapter), and ``last/`` only the weights that train (``trainable.safetensors``) beside
+the optimizer's state: megabytes instead of the whole model.
+
 Each folder is written whole in a temporary sibling, then renamed into place: a run killed while saving
 leaves the previous checkpoint, never half of a new one.
 """
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from zero2hero.errors import InputError
 from zero2hero.files import move_into_place, temporary_dir
@@ -34,8 +39,11 @@ from zero2hero.files import move_into_place, temporary_dir
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from zero2hero.finetuning.adaptation import Adaptation
+
 STATE_FILE = "training_state.pt"
 RUN_FILE = "run.json"
+TRAINABLE_FILE = "trainable.safetensors"  # a partly frozen model's last/: only the weights that train
 
 
 @dataclass
@@ -101,18 +109,34 @@ def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     tokenizer.save_pretrained(folder)
 
 
-def save_best(folder: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Replace ``folder`` with the model and tokenizer, loadable by ``from_pretrained`` and ``pipeline``."""
-    replace_folder(folder, lambda tmp: save_model_folder(model, tokenizer, tmp))
+def save_best(folder: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+              adaptation: Adaptation | None = None, base_model: str = "") -> None:
+    """Replace ``folder`` with the model and tokenizer, loadable by ``from_pretrained`` and ``pipeline``; with an
+    ``adaptation``, with what it saves instead (``base_model``: the pretrained model it names)."""
+    if adaptation is None:
+        replace_folder(folder, lambda tmp: save_model_folder(model, tokenizer, tmp))
+    else:
+        replace_folder(folder, lambda tmp: adaptation.save(tmp, model, tokenizer, base_model))
+
+
+def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of ``model`` that train (``requires_grad``), by their state-dict names."""
+    return {name: param.detach() for name, param in model.named_parameters() if param.requires_grad}
 
 
 def save_last(folder: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
               optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
               state: TrainingState, run: dict[str, Any]) -> None:
-    """Replace ``folder`` with everything a resume needs (see the module docstring)."""
+    """Replace ``folder`` with everything a resume needs (see the module docstring). A model with frozen
+    weights (an adaptation's) saves only its trainable ones: the frozen ones are the pretrained weights."""
+    partly_frozen = not all(param.requires_grad for param in model.parameters())
 
     def write(tmp: Path) -> None:
-        save_model_folder(model, tokenizer, tmp)
+        if partly_frozen:
+            save_file({name: weight.contiguous() for name, weight in trainable_weights(model).items()},
+                      tmp / TRAINABLE_FILE)
+        else:
+            save_model_folder(model, tokenizer, tmp)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": capture_rng(), "state": asdict(state)}, tmp / STATE_FILE)
         (tmp / RUN_FILE).write_text(json.dumps(run, indent=2, sort_keys=True), encoding="utf-8")
@@ -138,9 +162,24 @@ def load_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
               scheduler: torch.optim.lr_scheduler.LRScheduler, run: dict[str, Any]) -> TrainingState:
     """Load the ``last/`` checkpoint into model, optimizer, scheduler and the random generators; return the state."""
     check_same_run(folder, run)
-    model.load_state_dict(load_file(folder / "model.safetensors"), strict=True)
+    if (folder / TRAINABLE_FILE).is_file():
+        load_trainable(folder / TRAINABLE_FILE, model)
+    else:
+        model.load_state_dict(load_file(folder / "model.safetensors"), strict=True)
     saved = torch.load(folder / STATE_FILE, weights_only=True)
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     restore_rng(saved["rng"])
     return TrainingState(**saved["state"])
+
+
+def load_trainable(path: Path, model: torch.nn.Module) -> None:
+    """Load the trainable weights saved by :func:`save_last` into ``model``; they must be exactly its trainable ones."""
+    saved = load_file(path)
+    expected = trainable_weights(model).keys()
+    if saved.keys() != expected:
+        missing, extra = sorted(expected - saved.keys()), sorted(saved.keys() - expected)
+        raise InputError(f"{path} does not hold this model's trainable weights (missing: {missing[:3]}, "
+                         f"unexpected: {extra[:3]})",
+                         "resume with the model and adaptation settings the run was made with")
+    model.load_state_dict(saved, strict=False)

@@ -4,11 +4,13 @@ A folder written by ``z2h finetune`` (its ``model/``, or the run folder holding 
 ``save_pretrained`` folder: :func:`classify` loads it with ``AutoModelForSequenceClassification``, as
 ``transformers.pipeline("text-classification")`` would, and turns the logits into probabilities with a
 softmax. A folder whose model has no classification head (a base encoder, a causal LM) is refused.
+Another kind of folder, such as the adapter a parameter-efficient method saves (``z2h finetune --lora``), is
+loaded by the loader passed as ``load`` (its :meth:`~zero2hero.finetuning.adaptation.Adaptation.load`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 CLASSIFIER_SUFFIX = "ForSequenceClassification"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin",  # what save_pretrained writes,
+                "model.safetensors.index.json", "pytorch_model.bin.index.json")  # or the index of its shards
+ClassifierLoader = Callable[[Path], "tuple[PreTrainedModel, PreTrainedTokenizerBase]"]  # a folder -> model, tokenizer
 
 
 class Prediction(NamedTuple):
@@ -31,8 +36,9 @@ class Prediction(NamedTuple):
 def classifier_folder(model_dir: str | Path) -> Path:
     """The folder holding the classifier: ``model_dir`` itself, or its ``model/`` (a ``z2h finetune`` run folder).
 
-    Raises :class:`InputError` when it is missing, has no ``config.json``, or its model is not a
-    ``...ForSequenceClassification`` (checked from ``config.architectures``, without loading weights).
+    Raises :class:`InputError` when it is missing, has no ``config.json``, its model is not a
+    ``...ForSequenceClassification`` (checked from ``config.architectures``, without loading weights), or it holds
+    no weights (an adapter folder: see ``load`` in :func:`classify`).
     """
     from transformers import AutoConfig
 
@@ -53,6 +59,10 @@ def classifier_folder(model_dir: str | Path) -> Path:
         kind = ", ".join(architectures) or "model without a declared architecture"
         raise InputError(f"{folder} holds a {kind}, not a sequence classifier (no *{CLASSIFIER_SUFFIX} head)",
                          "fine-tune one first with `z2h finetune`, then pass its run folder or its model/")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise InputError(f"{folder} holds no model weights (no {WEIGHT_FILES[0]}, {WEIGHT_FILES[1]} or shards)",
+                         "a LoRA adapter folder (`z2h finetune --lora`) is loaded onto its base model: use `z2h "
+                         "classify`, or classify(..., load=load_adapted_classifier) from zero2hero.lora")
     return folder
 
 
@@ -87,15 +97,19 @@ def predict_probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
     return torch.cat(parts) if parts else torch.empty(0, model.config.num_labels)
 
 
-def classify(model_dir: str | Path, texts: Sequence[str], batch_size: int = 32,
-             max_length: int | None = None) -> list[Prediction]:
-    """Label each text with the fine-tuned classifier in ``model_dir``: one :class:`Prediction` per text."""
+def classify(model_dir: str | Path, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None,
+             load: ClassifierLoader = load_classifier) -> list[Prediction]:
+    """Label each text with the fine-tuned classifier in ``model_dir``: one :class:`Prediction` per text.
+
+    ``load`` turns ``model_dir`` into the model and its tokenizer: by default a ``save_pretrained`` classifier
+    (:func:`load_classifier`); for an adapter folder, its method's loader.
+    """
     if not texts:
         raise InputError("no text to classify", "pass a text, or a file with one text per line")
     empty = [i for i, text in enumerate(texts, 1) if not text.strip()]
     if empty:
         raise InputError(f"text {empty[0]} of {len(texts)} is empty", "give every line some text")
-    model, tokenizer = load_classifier(model_dir)
+    model, tokenizer = load(Path(model_dir))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     predictions = []
     for row in predict_probabilities(model, tokenizer, texts, batch_size, max_length).tolist():

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from zero2hero.errors import InputError
 from zero2hero.files import atomic_write_text
+from zero2hero.finetuning.adaptation import Adaptation, adaptation_identity
 from zero2hero.finetuning.batching import (
     EncodedExample,
     batch_indices,
@@ -50,6 +51,7 @@ from zero2hero.finetuning.device import autocast, resolve_device
 from zero2hero.finetuning.distributed import World, join, mean_over_processes, wait_for_all, world_from_env, wrap
 from zero2hero.finetuning.early_stopping import early_stopping
 from zero2hero.finetuning.metrics import classification_report
+from zero2hero.finetuning.parameters import trainable_parameters, trainable_summary
 from zero2hero.finetuning.schedule import make_optimizer, make_scheduler, warmup_steps_for
 from zero2hero.finetuning.train_config import TrainConfig
 
@@ -70,6 +72,8 @@ class TrainResult:
     best_dir: Path
     last_dir: Path
     seconds: float
+    trainable_parameters: int  # the weights the optimizer updated (with an adaptation, e.g. LoRA: a small share)
+    trainable_summary: str  # PEFT's line: trainable params: ... || all params: ... || trainable%: ...
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "best_dir": str(self.best_dir), "last_dir": str(self.last_dir)}, indent=2)
@@ -103,9 +107,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_model_and_tokenizer(config: TrainConfig,
-                             label_names: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The pretrained encoder with a fresh head of ``num_labels`` outputs, and its tokenizer."""
+def load_model_and_tokenizer(config: TrainConfig, label_names: list[str], adaptation: Adaptation | None = None,
+                             ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The pretrained encoder with a fresh head of ``num_labels`` outputs, and its tokenizer.
+
+    With an ``adaptation`` (e.g. chapter 6's LoRA) the model is then prepared by it: its layers added, and every
+    weight frozen but the ones it trains.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from zero2hero.assets import resolve_model_path
@@ -114,15 +122,19 @@ def load_model_and_tokenizer(config: TrainConfig,
     model = AutoModelForSequenceClassification.from_pretrained(
         source, num_labels=config.num_labels, dtype="float32",
         id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
+    if adaptation is not None:
+        adaptation.prepare(model)
     return model, AutoTokenizer.from_pretrained(source)
 
 
-def run_identity(config: TrainConfig, splits: LabelledSplits, world: World) -> dict[str, Any]:
-    """What makes a run: every setting but where it writes and runs, a hash of its data, the process count."""
+def run_identity(config: TrainConfig, splits: LabelledSplits, world: World,
+                 adaptation: Adaptation | None = None) -> dict[str, Any]:
+    """What makes a run: every setting but where it writes and runs, the adaptation's settings, a hash of its
+    data, the process count."""
     settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("output_dir", "device")}
     rows = [[example.text, example.label] for example in splits.train + splits.validation]
     data = hashlib.sha256(json.dumps([rows, splits.label_names]).encode("utf-8")).hexdigest()
-    return {**settings, "data_sha256": data, "world_size": world.world_size}
+    return {**settings, **adaptation_identity(adaptation), "data_sha256": data, "world_size": world.world_size}
 
 
 def accumulate_gradients(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]],
@@ -170,16 +182,23 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     return loss, learning_rate
 
 
-def train(splits: LabelledSplits, config: TrainConfig, *, resume: bool = False,
+def train(splits: LabelledSplits, config: TrainConfig, adaptation: Adaptation | None = None, *, resume: bool = False,
           on_step: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Fine-tune ``config.model`` on ``splits.train``, evaluating on ``splits.validation``.
 
+    ``adaptation``: None trains every weight; a parameter-efficient method (e.g. chapter 6's ``LoRAAdaptation``)
+    trains only the weights it chooses, and ``best/`` then holds what it saves (see ``adaptation``).
+
     ``resume=True`` continues from ``<output_dir>/last`` exactly where that run stopped (same weights,
-    optimizer, schedule, random state and data position); it refuses a checkpoint of another configuration.
+    optimizer, schedule, random state and data position); it refuses a checkpoint of another configuration,
+    and a configuration that keeps no ``last/`` (``keep_last_checkpoint=False``).
     ``on_step`` is called with each step's history record (after its evaluation, if any).
     Several processes (``WORLD_SIZE`` > 1, set by torchrun) train together with DDP: see ``distributed``.
     """
     _check_splits(splits, config)
+    if resume and not config.keep_last_checkpoint:
+        raise InputError("this run keeps no last checkpoint (keep_last_checkpoint=False), so it cannot resume",
+                         "train from the start, or set keep_last_checkpoint=True to be able to resume")
     started = time.perf_counter()
     world = world_from_env()
     device = resolve_device(config.device, world.local_rank)
@@ -187,7 +206,7 @@ def train(splits: LabelledSplits, config: TrainConfig, *, resume: bool = False,
     seed_everything(config.seed)
 
     # 1. the model, the data and how many steps the run has
-    model, tokenizer = load_model_and_tokenizer(config, splits.label_names)
+    model, tokenizer = load_model_and_tokenizer(config, splits.label_names, adaptation)
     model.to(device)
     train_set = encode_examples(tokenizer, splits.train, config.max_length)
     validation_set = encode_examples(tokenizer, splits.validation, config.max_length)
@@ -197,7 +216,7 @@ def train(splits: LabelledSplits, config: TrainConfig, *, resume: bool = False,
     # 2. the optimizer, the schedule, and where the run starts (step 0, or the last checkpoint)
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
     scheduler = make_scheduler(optimizer, warmup_steps_for(config.warmup_ratio, total_steps), total_steps)
-    identity = run_identity(config, splits, world)
+    identity = run_identity(config, splits, world, adaptation)
     best_dir, last_dir = config.output_dir / "best", config.output_dir / "last"
     state = load_last(last_dir, model, optimizer, scheduler, identity) if resume else TrainingState()
     trained_model = wrap(model, world, device)
@@ -224,7 +243,7 @@ def train(splits: LabelledSplits, config: TrainConfig, *, resume: bool = False,
             # 5. evaluate, keep the best model, save where we are
             if state.global_step % config.eval_every_steps == 0 or state.global_step == total_steps:
                 _evaluate_and_save(model, tokenizer, optimizer, scheduler, state, validation_set, config,
-                                   world, device, identity)
+                                   adaptation, world, device, identity)
             progress.update(1)
             progress.set_postfix(_postfix(state))
             if on_step is not None:
@@ -235,7 +254,7 @@ def train(splits: LabelledSplits, config: TrainConfig, *, resume: bool = False,
             state.epoch += 1
             state.batches_done = 0
     progress.close()
-    return _finish(state, config, best_dir, last_dir, world, time.perf_counter() - started)
+    return _finish(state, config, model, best_dir, last_dir, world, time.perf_counter() - started)
 
 
 def _check_splits(splits: LabelledSplits, config: TrainConfig) -> None:
@@ -257,8 +276,8 @@ def _show(example: Example) -> str:
 
 def _evaluate_and_save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, optimizer: torch.optim.Optimizer,
                        scheduler: torch.optim.lr_scheduler.LRScheduler, state: TrainingState,
-                       validation_set: list[EncodedExample], config: TrainConfig, world: World,
-                       device: torch.device, identity: dict[str, Any]) -> None:
+                       validation_set: list[EncodedExample], config: TrainConfig, adaptation: Adaptation | None,
+                       world: World, device: torch.device, identity: dict[str, Any]) -> None:
     """Evaluate; on a better macro-F1 replace ``best/``; then replace ``last/`` (rank 0 writes, the others wait)."""
     metrics = evaluate(model, validation_set, list(model.config.id2label.values()), config.batch_size,
                        tokenizer.pad_token_id, device)
@@ -273,9 +292,19 @@ def _evaluate_and_save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         state.best_macro_f1, state.best_step = metrics["macro_f1"], state.global_step
     if world.is_main:
         if improved:
-            save_best(config.output_dir / "best", model, tokenizer)
-        save_last(config.output_dir / "last", model, tokenizer, optimizer, scheduler, state, identity)
+            save_best(config.output_dir / "best", model, tokenizer, adaptation, base_model_name(config))
+        if config.keep_last_checkpoint:
+            save_last(config.output_dir / "last", model, tokenizer, optimizer, scheduler, state, identity)
     wait_for_all(world)
+
+
+def base_model_name(config: TrainConfig) -> str:
+    """The pretrained model as an adaptation's checkpoint names it: an offline default or hub name as given, a
+    local folder as an absolute path (so it is still found when used from another working folder)."""
+    from zero2hero.assets import ASSETS
+
+    folder = Path(config.model).expanduser()
+    return str(folder.resolve()) if config.model not in ASSETS and folder.is_dir() else config.model
 
 
 def _stop_early(state: TrainingState, config: TrainConfig) -> bool:
@@ -295,8 +324,8 @@ def _postfix(state: TrainingState) -> dict[str, str]:
 _METRICS = ("val_loss", "accuracy", "macro_f1")
 
 
-def _finish(state: TrainingState, config: TrainConfig, best_dir: Path, last_dir: Path, world: World,
-            seconds: float) -> TrainResult:
+def _finish(state: TrainingState, config: TrainConfig, model: torch.nn.Module, best_dir: Path, last_dir: Path,
+            world: World, seconds: float) -> TrainResult:
     """The run's result; rank 0 also writes it to ``<output_dir>/history.json``."""
     evaluated = [record for record in state.history if "macro_f1" in record]
     best = next((record for record in evaluated if record["step"] == state.best_step), {})
@@ -304,7 +333,8 @@ def _finish(state: TrainingState, config: TrainConfig, best_dir: Path, last_dir:
         history=state.history, best_step=state.best_step,
         best_metrics={key: best[key] for key in _METRICS if key in best},
         final_metrics={key: evaluated[-1][key] for key in _METRICS} if evaluated else {},
-        stopped_early=_stop_early(state, config), best_dir=best_dir, last_dir=last_dir, seconds=seconds)
+        stopped_early=_stop_early(state, config), best_dir=best_dir, last_dir=last_dir, seconds=seconds,
+        trainable_parameters=trainable_parameters(model)[0], trainable_summary=trainable_summary(model))
     if world.is_main:
         atomic_write_text(config.output_dir / "history.json", result.to_json())
     return result

@@ -5,8 +5,8 @@ loop's checkpoints (``best/``, ``last/``): a run that is interrupted leaves it, 
 continues exactly where it stopped (the same options are required; the loop refuses others). When the
 run is complete, the run folder ``<out>/<timestamp>-finetune/`` is written under a temporary name and
 renamed into place, like a lab's: ``report.md``, ``metrics.json``, ``config.json``, ``environment.json``,
-the figures, and ``model/`` (the best checkpoint, loadable by ``from_pretrained`` and ``pipeline``). Then
-the work folder is removed.
+the figures, and ``model/`` (the best checkpoint, loadable by ``from_pretrained`` and ``pipeline``; with an
+``adaptation``, what that method saves, e.g. LoRA's adapter folder). Then the work folder is removed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from zero2hero.files import (
     sweep_stale_temporaries,
     temporary_dir,
 )
+from zero2hero.finetuning.adaptation import Adaptation, adaptation_settings
 from zero2hero.finetuning.data import LabelledData, LabelledSplits, load_fine_foods, load_labelled_file
 from zero2hero.finetuning.loop import TrainResult, train
 from zero2hero.finetuning.metrics import ClassificationMetrics, classification_report
@@ -57,6 +58,7 @@ class FinetuneConfig:
     test_share: float = 0.2  # carved from ``data`` (stratified) when no ``test`` file is given
     eval_every_steps: int = 50
     seed: int = 0
+    adaptation: Adaptation | None = None  # None: every weight trains; else a parameter-efficient method (chapter 6)
 
 
 @dataclass
@@ -91,7 +93,7 @@ def finetune(config: FinetuneConfig, out_root: Path = Path("runs"), resume: Path
          + (" (resuming from the last checkpoint)" if has_checkpoint else "")
          + f"; checkpoints in {work} — if interrupted, run the same command with --resume {work}")
     try:
-        training = train(splits, train_config, resume=has_checkpoint)
+        training = train(splits, train_config, config.adaptation, resume=has_checkpoint)
     except Exception:  # bad input found while training: leave no empty work folder (Ctrl-C keeps it, to resume)
         if resume is None and not (work / "last").exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -104,7 +106,8 @@ def finetune(config: FinetuneConfig, out_root: Path = Path("runs"), resume: Path
         shutil.copytree(work / "best", tmp / "model")
         _remember_max_length(tmp / "model", config.max_length)
         result = _report(RunContext(tmp), config, splits, test_source, training, test)
-        write_files(tmp, result, {"finetune": asdict(config), "train": _train_settings(train_config)}, watch.seconds)
+        write_files(tmp, result, {"finetune": _finetune_settings(config), "train": _train_settings(train_config)},
+                    watch.seconds)
         atomic_write_text(tmp / "test_metrics.json", test.to_json("test"))
         atomic_write_text(tmp / "history.json", json.dumps(training.history, indent=2))
         folder = move_into_place(tmp, final, unique=True)
@@ -132,10 +135,11 @@ def load_splits(config: FinetuneConfig) -> tuple[LabelledSplits, str]:
 
 
 def test_metrics(model_dir: Path, splits: LabelledSplits, config: FinetuneConfig) -> ClassificationMetrics:
-    """Accuracy, F1, ROC-AUC and calibration of the model in ``model_dir`` on the test split (loaded from disk)."""
+    """Accuracy, F1, ROC-AUC and calibration of the model in ``model_dir`` on the test split (loaded from disk, by
+    the adaptation when there is one)."""
     from zero2hero.finetuning.classify import load_classifier, predict_probabilities
 
-    model, tokenizer = load_classifier(model_dir)
+    model, tokenizer = (config.adaptation.load if config.adaptation else load_classifier)(model_dir)
     probabilities = predict_probabilities(model, tokenizer, [e.text for e in splits.test], config.batch_size,
                                           config.max_length)  # (n_test, n_labels)
     return classification_report([e.label for e in splits.test], probabilities.argmax(dim=-1).tolist(),
@@ -180,6 +184,11 @@ def _remember_max_length(model_dir: Path, max_length: int) -> None:
     AutoTokenizer.from_pretrained(model_dir, model_max_length=max_length).save_pretrained(model_dir)
 
 
+def _finetune_settings(config: FinetuneConfig) -> dict[str, Any]:
+    settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "adaptation"}
+    return {**settings, "adaptation": adaptation_settings(config.adaptation) if config.adaptation else None}
+
+
 def _train_settings(config: TrainConfig) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "output_dir"}
 
@@ -189,10 +198,14 @@ def _train_settings(config: TrainConfig) -> dict[str, Any]:
 def _report(ctx: RunContext, config: FinetuneConfig, splits: LabelledSplits, test_source: str,
             training: TrainResult, test: ClassificationMetrics) -> LabResult:
     data_name = str(config.data) if config.data else "the fine-food reviews"
-    result = LabResult(title=f"Fine-tuning {config.model} on {data_name}", lab=RUN_NAME)
+    method = f" with {config.adaptation.describe()}" if config.adaptation else ""
+    result = LabResult(title=f"Fine-tuning {config.model}{method} on {data_name}", lab=RUN_NAME)
     result.add(_data_section(splits, test_source))
     result.add(_training_section(ctx, training))
-    result.add(_test_section(ctx, splits, test))
+    result.add(_parameters_section(training))
+    if config.adaptation:
+        result.add(config.adaptation.report(ctx.out_dir / "model"))
+    result.add(_test_section(ctx, splits, test, plain_model=config.adaptation is None))
     return result
 
 
@@ -229,7 +242,7 @@ def _training_section(ctx: RunContext, training: TrainResult) -> Section:
     return section
 
 
-def _test_section(ctx: RunContext, splits: LabelledSplits, test: ClassificationMetrics) -> Section:
+def _test_section(ctx: RunContext, splits: LabelledSplits, test: ClassificationMetrics, plain_model: bool) -> Section:
     section = Section()
     section.metric("test_accuracy", test.accuracy, "share of test examples labelled right")
     section.metric("test_macro_f1", test.macro_f1, "mean of the classes' F1, each class counting the same")
@@ -246,9 +259,18 @@ def _test_section(ctx: RunContext, splits: LabelledSplits, test: ClassificationM
     section.tables.append(Table("Test scores per class", ["label", "precision", "recall", "F1", "support"],
                                 [[c.name, c.precision, c.recall, c.f1, c.support] for c in test.per_class]))
     section.figures.append(_confusion_figure(ctx, test))
-    section.notes.append("Load the model with `AutoModelForSequenceClassification.from_pretrained(\"model\")` or "
-                         "`pipeline(\"text-classification\", model=\"model\")`, or run `z2h classify <this folder> "
-                         "\"some text\"`.")
+    if plain_model:  # an adaptation's report says how to use what it saved
+        section.notes.append("Load the model with `AutoModelForSequenceClassification.from_pretrained(\"model\")` or "
+                             "`pipeline(\"text-classification\", model=\"model\")`, or run `z2h classify <this "
+                             "folder> \"some text\"`.")
+    return section
+
+
+def _parameters_section(training: TrainResult) -> Section:
+    """How many weights trained."""
+    section = Section()
+    section.metric("trainable_parameters_count", training.trainable_parameters, training.trainable_summary)
+    section.notes.append(f"Weights that trained: `{training.trainable_summary}`.")
     return section
 
 

@@ -29,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA + bf16 autocast when available), "cpu" or "cuda"
     output_dir: Path = field(default_factory=lambda: Path("runs/finetune"))
+    keep_last_checkpoint: bool = True  # False: no last/ is written (nothing to resume from, much less to write)
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)

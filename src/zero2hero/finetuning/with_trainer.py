@@ -42,6 +42,7 @@ from zero2hero.finetuning.checkpoint import replace_folder
 from zero2hero.finetuning.data import LabelledSplits
 from zero2hero.finetuning.loop import TrainResult, load_model_and_tokenizer, seed_everything
 from zero2hero.finetuning.metrics import classification_report
+from zero2hero.finetuning.parameters import trainable_parameters, trainable_summary
 from zero2hero.finetuning.schedule import warmup_steps_for
 from zero2hero.finetuning.train_config import TrainConfig
 
@@ -139,4 +140,5 @@ def train_with_trainer(splits: LabelledSplits, config: TrainConfig, *, keep_best
         history=history, best_step=best.get("step"), best_metrics={key: best[key] for key in keys if key in best},
         final_metrics={key: evaluated[-1][key] for key in keys} if evaluated else {},
         stopped_early=trainer.state.global_step < total_steps, best_dir=best_dir,
-        last_dir=config.output_dir / "trainer", seconds=time.perf_counter() - started)
+        last_dir=config.output_dir / "trainer", seconds=time.perf_counter() - started,
+        trainable_parameters=trainable_parameters(model)[0], trainable_summary=trainable_summary(model))

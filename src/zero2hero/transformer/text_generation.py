@@ -69,10 +69,12 @@ def check_context(config: Any, prompt_tokens: int, max_new_tokens: int) -> None:
 
 
 def generate_text(prompt: str, model: str = "smollm2", engine: str = "ours", chat: bool = False,
-                  sampling: SamplingConfig | None = None,
-                  on_text: Callable[[str], None] | None = None) -> GenerationResult:
+                  sampling: SamplingConfig | None = None, on_text: Callable[[str], None] | None = None,
+                  load_model: Callable[[str], tuple[Any, Any]] | None = None) -> GenerationResult:
     """Continue ``prompt`` with ``model`` (a default name, a local folder or a hub name); ``on_text`` receives
-    the text as it grows. Every check runs before the weights are loaded."""
+    the text as it grows. Every check runs before the weights are loaded. ``load_model(model)`` gives the
+    (model, tokenizer) to run, by default :func:`zero2hero.assets.load_causal_lm` (another loader may add,
+    e.g., a LoRA adapter to the weights)."""
     from zero2hero.assets import load_causal_lm, load_config, load_tokenizer
 
     cfg = sampling if sampling is not None else SamplingConfig()
@@ -87,7 +89,7 @@ def generate_text(prompt: str, model: str = "smollm2", engine: str = "ours", cha
     check_context(config, len(ids), cfg.max_new_tokens)
     if tokenizer.eos_token_id is not None and not cfg.stop_ids:
         cfg = dataclasses.replace(cfg, stop_ids=[tokenizer.eos_token_id])
-    hf_model, _ = load_causal_lm(model)
+    hf_model, _ = (load_model or load_causal_lm)(model)
     run = _run_hf if engine == "hf" else _run_ours
     used_engine, new, stats, seconds = run(hf_model, tokenizer, ids, cfg, on_text)
     return GenerationResult(prompt, model, used_engine, ids, new, tokenizer.decode(new, skip_special_tokens=True),
