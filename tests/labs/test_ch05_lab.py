@@ -7,7 +7,8 @@ import pytest
 
 from zero2hero.errors import InputError
 from zero2hero.finetuning.data import Example
-from zero2hero.labs.ch05_fine_tuning import Config, subset
+from zero2hero.finetuning.splits import stratified_subset as subset
+from zero2hero.labs.ch05_fine_tuning import Config
 
 
 def test_subset_is_stratified_seeded_and_zero_means_all() -> None:

@@ -49,6 +49,13 @@ def stratified_split(examples: list[Example], validation_share: float = 0.1, see
     return train, validation
 
 
+def stratified_subset(examples: list[Example], count: int, seed: int = 0) -> list[Example]:
+    """A seeded stratified subset of about ``count`` examples, in input order (0, or more than there are: all)."""
+    if count == 0 or count >= len(examples):
+        return examples
+    return stratified_split(examples, count / len(examples), seed)[1]
+
+
 def make_splits(data: LabelledData, validation_share: float = 0.1, seed: int = 0) -> LabelledSplits:
     """Train/validation from ``data.train`` (stratified), and ``data.test`` as it is."""
     train, validation = stratified_split(data.train, validation_share, seed)

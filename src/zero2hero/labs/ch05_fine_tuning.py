@@ -14,6 +14,7 @@ import numpy as np
 
 from zero2hero.errors import InputError
 from zero2hero.finetuning.data import Example, LabelledSplits
+from zero2hero.finetuning.splits import stratified_subset
 from zero2hero.measure import Stopwatch
 from zero2hero.reporting import Figure, LabResult, RunContext, Section, Table, new_figure
 
@@ -83,15 +84,6 @@ def run(config: Config, ctx: RunContext) -> LabResult:
     return result
 
 
-def subset(examples: list[Example], count: int, seed: int) -> list[Example]:
-    """A stratified, seeded subset of about ``count`` examples (0 or more than there are: all of them)."""
-    from zero2hero.finetuning.splits import stratified_split
-
-    if count == 0 or count >= len(examples):
-        return examples
-    return stratified_split(examples, count / len(examples), seed)[1]
-
-
 def model_probabilities(model_dir: Path, examples: list[Example], max_length: int) -> np.ndarray:
     """The saved classifier's class probabilities (len(examples), num_labels), texts cut as in training."""
     from zero2hero.finetuning.classify import load_classifier, predict_probabilities
@@ -128,10 +120,11 @@ class _Lab:
 
         c = self.config
         full = make_splits(load_fine_foods(), validation_share=0.1, seed=c.seed)
-        self.splits = LabelledSplits(train=subset(full.train, c.train_examples, c.seed),
-                                     validation=subset(full.validation, c.validation_examples, c.seed),
-                                     test=subset(full.test, c.test_examples, c.seed), label_names=full.label_names)
-        sweep_train = subset(self.splits.train, c.sweep_train_examples, c.seed)
+        self.splits = LabelledSplits(train=stratified_subset(full.train, c.train_examples, c.seed),
+                                     validation=stratified_subset(full.validation, c.validation_examples, c.seed),
+                                     test=stratified_subset(full.test, c.test_examples, c.seed),
+                                     label_names=full.label_names)
+        sweep_train = stratified_subset(self.splits.train, c.sweep_train_examples, c.seed)
         self.sweep_splits = self.splits if sweep_train == self.splits.train else replace(self.splits, train=sweep_train)
         section, rows = Section(), []
         for name, examples in (("train", self.splits.train), ("sweep train (subset of train)", sweep_train),
@@ -266,7 +259,7 @@ class _Lab:
         from zero2hero.finetuning.train_config import TrainConfig
 
         c = self.config
-        small = subset(self.splits.train, c.overfit_examples, c.seed)
+        small = stratified_subset(self.splits.train, c.overfit_examples, c.seed)
         config = TrainConfig(learning_rate=c.overfit_learning_rate, epochs=c.overfit_epochs, seed=c.seed,
                              batch_size=c.batch_size, max_length=c.max_length, output_dir=self.scratch / "overfit")
         config = replace(epoch_end_config(config, len(small)), early_stopping_patience=3)  # scored every epoch
