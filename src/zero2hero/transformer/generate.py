@@ -97,8 +97,11 @@ def context_length(model: Any) -> int:
 
 
 def forward_step(model: Any) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]:
-    """A function (ids (1, n_new), cache) -> (last logits (vocab,), cache) for our GPT-2 or an HF causal LM."""
-    if isinstance(model, GPT2):
+    """A function (ids (1, n_new), cache) -> (last logits (vocab,), cache) for our GPT-2 or an HF causal LM.
+
+    Any other model of ours that is called the same way (``model(ids, cache) -> (logits, cache)``, e.g. chapter 7's
+    LLaMA) says so with a class attribute ``own_cache = True``."""
+    if isinstance(model, GPT2) or getattr(model, "own_cache", False):
         def ours(ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
             logits, cache = model(ids, cache)
             return logits[0, -1], cache
