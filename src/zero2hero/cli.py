@@ -367,6 +367,42 @@ def lora_merge(
 
 
 @app.command()
+def plan(
+    models: Annotated[list[str] | None, typer.Argument(help="Named models (leave out for all of them), smollm2, a "
+                                                       "model folder with config.json, or a GGUF file.")] = None,
+    context: Annotated[int, typer.Option(help="Tokens in the KV cache.")] = 4096,
+    batch: Annotated[int, typer.Option(help="Sequences decoded together.")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="Weights format for the KV, fit and speed columns: fp32, "
+                                     "fp16, q8_0, q4_0 or q4_k.")] = "q4_0",
+    check: Annotated[bool, typer.Option("--check", help="Also measure SmolLM2 in each format here against the "
+                                        "prediction (about a minute).")] = False,
+) -> None:
+    """Parameters, memory, fine-tuning memory and decode speed of large models on this machine (chapter 7)."""
+    from zero2hero.llama.plan_sources import named_models, resolve
+    from zero2hero.llama.planner import make_plan, plan_rows
+
+    try:
+        plans = []
+        for name in models or list(named_models()):
+            arch, file_bytes = resolve(name)
+            bandwidth = plans[0].bandwidth_gb_per_s if plans else None
+            plans.append(make_plan(arch, fmt.lower(), context, batch, bandwidth, file_bytes=file_bytes))
+    except Zero2HeroError as error:
+        _fail(error)
+    ram = plans[0].ram
+    _print_table(f"plan at {context:,} tokens × batch {batch}: {plans[0].bandwidth_gb_per_s:.1f} GB/s measured, RAM "
+                 f"{ram.total_bytes / 1e9:.1f} GB ({ram.available_bytes / 1e9:.1f} GB free)", *plan_rows(plans))
+    if check:
+        from zero2hero.llama.plan_check import check_smollm2, check_table
+
+        try:
+            rows = check_smollm2(progress=_progress_printer())
+        except Zero2HeroError as error:
+            _fail(error)
+        _print_table("SmolLM2: predicted vs measured", *check_table(rows))
+
+
+@app.command()
 def assets(
     require: Annotated[bool, typer.Option("--require", help="Exit non-zero if any default is missing.")] = False,
 ) -> None:
