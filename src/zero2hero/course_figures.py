@@ -21,6 +21,8 @@ LESSON_FIGURES: dict[int, tuple[str, ...]] = {
     2: ("bpe_vocab_sweep.png", "similarity_heatmap.png", "embeddings_pca.png"),
     3: ("attention_heads.png", "mlm_vs_clm_loss.png"),
     4: ("size_vs_perplexity.png",),
+    5: ("sweep_heatmap.png", "loss_curves.png", "overfitting.png", "confusion_matrix.png", "reliability_diagram.png"),
+    6: ("f1_vs_trainable.png", "memory_components.png", "loss_curves.png"),
 }
 
 
@@ -34,12 +36,16 @@ def chapter_dir(chapter: int, course_dir: Path = COURSE_DIR) -> Path:
     return folder
 
 
-def newest_figure(run_dir: Path, name: str) -> Path:
-    """The most recently written ``name`` anywhere under ``run_dir``."""
-    found = sorted(run_dir.rglob(name), key=lambda p: p.stat().st_mtime)
+def newest_figure(run_dir: Path, name: str, chapter: int) -> Path:
+    """The most recently written ``name`` under ``run_dir`` in a run folder of ``chapter``'s lab (run folders end
+    with the lab's id, e.g. ``20261126-021123-ch05_fine_tuning``: two labs may write figures of the same name)."""
+    from zero2hero.chapters import chapter as registered
+
+    lab_id = registered(chapter).lab_id
+    found = sorted((p for p in run_dir.rglob(name) if p.parent.name.endswith(lab_id)), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise AssetMissingError(f"no {name} under {run_dir}",
-                                "run the chapters' labs there first: z2h lab N --full --out " + str(run_dir))
+        raise AssetMissingError(f"no {name} of lab {chapter} under {run_dir}",
+                                f"run the lab there first: z2h lab {chapter} --full --out {run_dir}")
     return found[-1]
 
 
@@ -48,7 +54,7 @@ def copy_lesson_figures(run_dir: Path, course_dir: Path = COURSE_DIR) -> list[Pa
     files written. Nothing is written unless every figure was found."""
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is not a folder", "pass the --out folder of the lab runs")
-    sources = {(chapter, name): newest_figure(run_dir, name)
+    sources = {(chapter, name): newest_figure(run_dir, name, chapter)
                for chapter, names in LESSON_FIGURES.items() for name in names}
     written = []
     for (chapter, name), source in sources.items():

@@ -132,3 +132,16 @@ def copy_bandwidth_gb_per_s(mb: int = 256, repeats: int = 3) -> float:
     dst = torch.empty_like(src)
     timing = best_of(lambda: dst.copy_(src), repeats)
     return 2 * src.numel() * 4 / timing.best_s / 1e9
+
+
+def make_resident(module: Any) -> None:
+    """Read every parameter and buffer of ``module`` (a torch ``nn.Module``) once, before a memory measurement.
+
+    transformers maps a safetensors weight file into memory: its pages become resident only when first read, so
+    without this the first training step would count the model's own weights as memory "added" by training.
+    """
+    import torch
+
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            tensor.sum()

@@ -12,6 +12,7 @@ ours``), because memory one path freed would be reused by the next in the same p
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -128,11 +129,12 @@ def prepare_ours(examples: list[Example], label_names: list[str], sizing: Sizing
     from zero2hero.finetuning.batching import encode_examples, pad_batch
     from zero2hero.finetuning.loop import load_model_and_tokenizer, optimizer_step, seed_everything
     from zero2hero.finetuning.schedule import make_optimizer, make_scheduler, warmup_steps_for
-    from zero2hero.measure import Stopwatch
+    from zero2hero.measure import Stopwatch, make_resident
 
     config = _config(sizing)
     seed_everything(config.seed)
     model, tokenizer = load_model_and_tokenizer(config, label_names)
+    make_resident(model)  # before any measurement: see measure.make_resident
     encoded = encode_examples(tokenizer, examples, config.max_length)
     batches = [pad_batch(encoded[start:start + config.batch_size], tokenizer.pad_token_id)
                for start in range(0, len(encoded), config.batch_size)]
@@ -155,11 +157,12 @@ def prepare_trainer(examples: list[Example], label_names: list[str], sizing: Siz
     from zero2hero.finetuning.batching import encode_examples
     from zero2hero.finetuning.loop import load_model_and_tokenizer, seed_everything
     from zero2hero.finetuning.schedule import warmup_steps_for
-    from zero2hero.measure import Stopwatch
+    from zero2hero.measure import Stopwatch, make_resident
 
     config = _config(sizing)
     seed_everything(config.seed)
     model, tokenizer = load_model_and_tokenizer(config, label_names)
+    make_resident(model)  # before any measurement: see measure.make_resident
     rows = [{"input_ids": e.input_ids, "token_type_ids": e.token_type_ids, "labels": e.label}
             for e in encode_examples(tokenizer, examples, config.max_length)]
 
@@ -189,7 +192,10 @@ CANDIDATES = {"ours": prepare_ours, "trainer": prepare_trainer}
 def peak_added_mb(name: str, quick: bool) -> float:
     """The peak memory one round of candidate ``name`` adds, measured in a fresh Python process."""
     command = [sys.executable, "-m", __name__, "memory", name] + (["--quick"] if quick else [])
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Every freed block of 64 KiB or more goes back to the system: resident memory then follows the tensors alive,
+    # not what glibc's malloc keeps for reuse (see zero2hero.lora.step_cost.peak_added_mb).
+    environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if done.returncode != 0:
         raise RuntimeError(f"measuring the memory of {name} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_added_mb"]

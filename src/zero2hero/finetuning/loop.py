@@ -116,12 +116,13 @@ def load_model_and_tokenizer(config: TrainConfig, label_names: list[str], adapta
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from zero2hero.assets import resolve_model_path
+    from zero2hero.assets import new_head_loading, resolve_model_path
 
     source = resolve_model_path(config.model)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=config.num_labels, dtype="float32",
-        id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
+    with new_head_loading():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=config.num_labels, dtype="float32",
+            id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
     if adaptation is not None:
         adaptation.prepare(model)
     return model, AutoTokenizer.from_pretrained(source)

@@ -10,7 +10,6 @@ as a run of exactly that many epochs.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass, replace
 
 from zero2hero.finetuning.data import LabelledSplits
@@ -45,10 +44,10 @@ def epoch_metrics(result: TrainResult) -> list[dict[str, float]]:
 
 
 def train_scored_each_epoch(splits: LabelledSplits, config: TrainConfig) -> ScoredRun:
-    """Train with ``config``, scored at every epoch's end; keeps ``best/`` and drops the resume checkpoint."""
-    run_config = epoch_end_config(config, len(splits.train))
+    """Train with ``config``, scored at every epoch's end; keeps ``best/`` and writes no resume checkpoint (a sweep's
+    runs are never resumed, and ``last/`` with the optimizer state would be written at every evaluation)."""
+    run_config = replace(epoch_end_config(config, len(splits.train)), keep_last_checkpoint=False)
     result = train(splits, run_config)
-    shutil.rmtree(result.last_dir, ignore_errors=True)  # optimizer state for resuming: not needed here
     return ScoredRun(run_config, result, epoch_metrics(result))
 
 

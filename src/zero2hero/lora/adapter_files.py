@@ -311,7 +311,7 @@ def load_adapted_model(folder: Path, kind: str) -> tuple[PreTrainedModel, PreTra
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-    from zero2hero.assets import resolve_model_path
+    from zero2hero.assets import new_head_loading, resolve_model_path
 
     if kind not in KINDS:
         raise UnknownNameError(f"unknown model kind {kind!r}", f"choose one of {', '.join(KINDS)}")
@@ -326,8 +326,9 @@ def load_adapted_model(folder: Path, kind: str) -> tuple[PreTrainedModel, PreTra
                          "load the base model yourself and call load_adapter(model, folder)")
     source = resolve_model_path(config.base_model)
     if kind == "classifier":
-        model = AutoModelForSequenceClassification.from_pretrained(source, dtype="float32",
-                                                                   **_label_maps(folder, config))
+        with new_head_loading():  # the head's weights come from the adapter, just below
+            model = AutoModelForSequenceClassification.from_pretrained(source, dtype="float32",
+                                                                       **_label_maps(folder, config))
     else:
         model = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
     load_adapter(model, folder)

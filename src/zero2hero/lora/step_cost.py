@@ -65,13 +65,14 @@ def load_model(model: str) -> PreTrainedModel:
     """MiniLM with a fresh two-class head, or SmolLM2; float32, eager attention, seeded (the same new head)."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from zero2hero.assets import resolve_model_path
+    from zero2hero.assets import new_head_loading, resolve_model_path
     from zero2hero.finetuning.loop import seed_everything
 
     seed_everything(0)
     if model == "minilm":
-        return AutoModelForSequenceClassification.from_pretrained(resolve_model_path("minilm"), num_labels=2,
-                                                                  dtype="float32", attn_implementation="eager")
+        with new_head_loading():
+            return AutoModelForSequenceClassification.from_pretrained(resolve_model_path("minilm"), num_labels=2,
+                                                                      dtype="float32", attn_implementation="eager")
     return AutoModelForCausalLM.from_pretrained(resolve_model_path(model), dtype="float32", attn_implementation="eager")
 
 
@@ -165,16 +166,13 @@ def peak_added_mb(workload: Workload, method: str, steps: int, rank: int = 8) ->
 def _measure_memory(model: str, method: str, batch_size: int, length: int, steps: int, rank: int) -> None:
     """In a fresh process: load and prepare, read every weight once, then print the peak memory ``steps`` training
     steps add (optimizer state, gradients, activations)."""
-    import torch
 
-    from zero2hero.measure import PeakMemory
+    from zero2hero.measure import PeakMemory, make_resident
 
     workload = Workload(model, batch_size, length)
     batch = training_batch(workload)
     prepared = with_method(load_model(model), model, method, rank)
-    with torch.no_grad():  # transformers maps the weight file: its pages become resident when first read, and
-        for tensor in [*prepared.parameters(), *prepared.buffers()]:  # would count as "added" by training
-            tensor.sum()
+    make_resident(prepared)  # the mapped weight file's pages would otherwise count as added by training
     train = training(prepared, batch)
     with PeakMemory() as peak:
         train(steps)
