@@ -24,15 +24,6 @@ from zero2hero.finetuning.schedule import linear_warmup_then_decay, make_optimiz
 from zero2hero.finetuning.train_config import TrainConfig
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, tiny models run many times faster than with several."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     return write_tiny_bert(tmp_path_factory.mktemp("tiny") / "model", dropout=0.0)

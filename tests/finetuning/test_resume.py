@@ -22,14 +22,6 @@ class Killed(Exception):
     """Stands for the process dying (a crash, a power cut) in the middle of a run."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, tiny models run many times faster than with several."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> TrainConfig:

@@ -5,19 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.finetuning.tiny_bert import make_splits, write_tiny_bert
 from zero2hero.finetuning.sweep import ScoredRun, best_setting, steps_per_epoch, train_scored_each_epoch
 from zero2hero.finetuning.train_config import TrainConfig
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("n_train, batch_size, accumulation, expected", [(64, 8, 1, 8), (65, 8, 1, 9), (65, 8, 2, 5)])

@@ -11,21 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.finetuning.tiny_bert import make_splits, write_tiny_bert
 from zero2hero.finetuning.loop import train
 from zero2hero.finetuning.train_config import TrainConfig
 from zero2hero.finetuning.with_trainer import train_with_trainer
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, tiny models run many times faster than with several."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
