@@ -130,10 +130,32 @@ def test_bitsandbytes_path_refuses_without_cuda() -> None:
         load_qlora_bitsandbytes("smollm2", "q_proj,v_proj", LoRASettings())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="bitsandbytes' 4-bit training needs a CUDA GPU")
-def test_bitsandbytes_qlora_trains_on_a_gpu() -> None:
-    model = load_qlora_bitsandbytes("smollm2", "q_proj,v_proj", LoRASettings(rank=8, alpha=16))
-    ids = torch.randint(0, 1000, (2, 16), device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="bitsandbytes' 4-bit training needs a CUDA GPU")
+
+
+def check_bitsandbytes_qlora(name: str, vocab: int) -> None:
+    import bitsandbytes as bnb
+
+    model = load_qlora_bitsandbytes(name, "q_proj,v_proj", LoRASettings(rank=8, alpha=16))
+    assert isinstance(model.get_base_model().model.layers[0].mlp.down_proj, bnb.nn.Linear4bit)
+    ids = torch.randint(0, vocab, (2, 16), device="cuda", generator=torch.Generator("cuda").manual_seed(0))
     losses = train_steps(model, {"input_ids": ids, "labels": ids})
     assert losses[-1] < losses[0]
     assert all("lora_" in name for name, p in model.named_parameters() if p.requires_grad)
+
+
+@needs_cuda
+def test_bitsandbytes_qlora_trains_a_tiny_llama_on_a_gpu(tmp_path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=128, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, intermediate_size=256)
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    check_bitsandbytes_qlora(str(tmp_path), vocab=128)
+
+
+@needs_cuda
+@pytest.mark.heavy
+def test_bitsandbytes_qlora_trains_smollm2_on_a_gpu() -> None:
+    check_bitsandbytes_qlora("smollm2", vocab=1000)
