@@ -13,10 +13,14 @@ The API, module by module:
   torch order), ``alignment``, ``data_offset``; ``GGUFFile.read_raw(name)`` (the stored bytes) and
   ``GGUFFile.read_tensor(name)`` (float32). Bad files raise :class:`zero2hero.errors.InputError`.
 * :mod:`~zero2hero.llama.ggml_types` — GGML type numbers and names, ``tensor_nbytes`` and ``to_float32`` for
-  F32, F16, Q8_0, Q4_0, Q4_1 (chapter 4's dequantisers).
+  F32, F16, Q8_0, Q4_0, Q4_1 (chapter 4's dequantisers), Q5_0 and Q4_K (:mod:`zero2hero.quantization.kquant`,
+  llama.cpp's 4-bit super-block format, written byte for byte as llama.cpp writes it).
 * :mod:`~zero2hero.llama.gguf_model` — ``config_from_gguf(GGUFFile)``, ``unpermute_rotary`` (undoes llama.cpp's
   query/key row order), ``gguf_names(cfg)`` (our parameter name -> GGUF tensor name) and
   ``llama_from_gguf(path=None) -> Llama`` (default: the offline SmolLM2-135M-Instruct Q4_1 file).
+* :mod:`~zero2hero.llama.llamacpp` — llama.cpp through the optional llama-cpp-python: ``load(path, n_ctx,
+  n_threads, logits_all)``, ``generate_greedy(llm, prompt, max_new_tokens) -> Generation`` (ids, text, prefill and
+  decode seconds), ``token_logits(llm, ids)`` and ``perplexity(llm, ids, window)`` (chapter 4's definition).
 
 Example::
 

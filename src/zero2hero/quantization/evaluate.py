@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,15 @@ def perplexity(model: nn.Module, tokenizer, text: str, max_tokens: int = 512, wi
     every window — not the mean of the windows' perplexities.
     """
     ids = tokenizer(text, return_tensors="pt").input_ids[0][:max_tokens]
+    return windowed_perplexity(lambda chunk: model(chunk[None]).logits[0], ids, window)
+
+
+@torch.inference_mode()
+def windowed_perplexity(logits_of: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor,
+                        window: int = 512) -> float:
+    """:func:`perplexity`'s definition for any scorer: ``ids`` ``(seq,)`` cut into consecutive windows of ``window``
+    ids, ``logits_of(chunk (n,)) -> (n, vocab)`` scoring each from its own start, exp of the mean negative
+    log-likelihood over every scored id of every window."""
     if ids.numel() < 2:
         raise InputError("the text is shorter than two tokens", "pass a longer held-out text")
     total, count = 0.0, 0
@@ -51,7 +61,7 @@ def perplexity(model: nn.Module, tokenizer, text: str, max_tokens: int = 512, wi
         chunk = ids[start:start + window]
         if chunk.numel() < 2:
             break
-        logits = model(chunk[None]).logits[0]
+        logits = logits_of(chunk)
         total += torch.log(torch.tensor(perplexity_from_logits(logits, chunk))).item() * (chunk.numel() - 1)
         count += chunk.numel() - 1
     return float(torch.exp(torch.tensor(total / count)))
