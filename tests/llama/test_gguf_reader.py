@@ -209,10 +209,10 @@ def test_limits_are_checked_before_anything_is_allocated(tmp_path: Path, monkeyp
 
 def test_an_unsupported_quantisation_type_is_named(tmp_path: Path) -> None:
     values = _rows((2, 64), 5)
-    path = _write(tmp_path / "q5.gguf", tensors={"w": (values, Q.Q5_0), "ok": (values, Q.Q8_0)})
+    path = _write(tmp_path / "q5_1.gguf", tensors={"w": (values, Q.Q5_1), "ok": (values, Q.Q8_0)})
     parsed = read_gguf(path)  # the header is readable: the tensor is listed with its type
-    assert parsed.tensors["w"].type_name == "Q5_0" and parsed.read_tensor("ok").shape == (2, 64)
-    with pytest.raises(InputError, match="'w' is stored as Q5_0, which this reader does not dequantise"):
+    assert parsed.tensors["w"].type_name == "Q5_1" and parsed.read_tensor("ok").shape == (2, 64)
+    with pytest.raises(InputError, match="'w' is stored as Q5_1, which this reader does not dequantise"):
         parsed.read_tensor("w")
 
 

@@ -1,8 +1,9 @@
 """GGML tensor types: how many bytes a GGUF tensor takes, and its values as float32.
 
-A GGUF tensor's type is a number from ggml's ``enum ggml_type``. This reader turns five of them into float32:
-F32 and F16 (plain floats) and the block formats Q8_0, Q4_0 and Q4_1 of chapter 4 (32 values per block). The
-others are named in errors, so a learner knows which format a file uses.
+A GGUF tensor's type is a number from ggml's ``enum ggml_type``. This reader turns seven of them into float32:
+F32 and F16 (plain floats), the block formats Q8_0, Q4_0 and Q4_1 of chapter 4 and Q5_0 (32 values per block), and
+Q4_K (super-blocks of 256 values, :mod:`zero2hero.quantization.kquant`). The others are named in errors, so a
+learner knows which format a file uses.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from zero2hero.errors import InputError
+from zero2hero.quantization import kquant, q5_0
 from zero2hero.quantization.ggml import BYTES_PER_BLOCK, dequantize_q4_0, dequantize_q4_1, dequantize_q8_0
 
 # ggml's type numbers (ggml.h); the gaps are types ggml removed.
@@ -43,7 +45,9 @@ READABLE = {
     1: TypeLayout(1, 2, _plain(torch.float16)),
     2: TypeLayout(32, BYTES_PER_BLOCK["q4_0"], dequantize_q4_0),
     3: TypeLayout(32, BYTES_PER_BLOCK["q4_1"], dequantize_q4_1),
+    6: TypeLayout(q5_0.BLOCK, q5_0.BYTES_PER_BLOCK, q5_0.dequantize_q5_0),
     8: TypeLayout(32, BYTES_PER_BLOCK["q8_0"], dequantize_q8_0),
+    12: TypeLayout(kquant.SUPER_BLOCK, kquant.BYTES_PER_SUPER_BLOCK, kquant.dequantize_q4_k),
 }
 
 
@@ -57,7 +61,7 @@ def layout(type_id: int, tensor: str) -> TypeLayout:
         readable = ", ".join(TYPE_NAMES[t] for t in READABLE)
         raise InputError(f"tensor {tensor!r} is stored as {type_name(type_id)}, which this reader does not "
                          f"dequantise (it reads {readable})",
-                         "use a GGUF file quantised to Q8_0, Q4_0 or Q4_1 (llama.cpp's llama-quantize makes one)")
+                         f"use a GGUF file quantised to {readable} (llama.cpp's llama-quantize makes one)")
     return READABLE[type_id]
 
 

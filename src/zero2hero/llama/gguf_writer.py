@@ -11,8 +11,10 @@ The file is, in order, all little-endian (see the reader's docstring for the sam
 
 Two conversions happen on the way: the rows of every query and key projection are put in llama.cpp's order
 (:func:`permute_rotary`, the inverse of :func:`~zero2hero.llama.gguf_model.unpermute_rotary`), and the matrices are
-stored as float32 or quantised with chapter 4's Q8_0/Q4_0 (norm weights and every 1-D tensor stay float32, as in
-llama.cpp's converter: they are tiny and sensitive).
+stored as float32 or quantised with chapter 4's Q8_0/Q4_0, Q5_0, or Q4_K (norm weights and every 1-D tensor stay
+float32, as in llama.cpp's converter: they are tiny and sensitive). Q4_K stores rows in super-blocks of 256 values; a
+matrix whose rows are not a multiple of 256 long (all of SmolLM2's but ``ffn_down``: its rows are 576 long) is
+stored as Q5_0 instead, the fallback llama.cpp's ``llama-quantize`` picks for Q4_K.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from zero2hero.llama.gguf_model import gguf_names
 from zero2hero.llama.gguf_reader import DEFAULT_ALIGNMENT, MAGIC, GGUFFile, ValueType
 from zero2hero.llama.model import Llama
 from zero2hero.quantization.ggml import BLOCK, quantize_q4_0, quantize_q8_0
+from zero2hero.quantization.kquant import SUPER_BLOCK, quantize_q4_k
+from zero2hero.quantization.q5_0 import quantize_q5_0
 
 VERSION = 3
-QUANTIZATION_VERSION = 2  # ggml's GGML_QNT_VERSION: the block layouts of Q8_0/Q4_0 as written today
+QUANTIZATION_VERSION = 2  # ggml's GGML_QNT_VERSION: the block layouts of Q8_0/Q4_0/Q5_0/Q4_K as written today
 F32 = 0  # ggml's type number for float32: every 1-D tensor, and every matrix of an "f32" file
 
 
@@ -43,14 +47,20 @@ class Format:
 
     type_id: int  # ggml type of every matrix (ggml.h's enum ggml_type)
     file_type: int  # llama.cpp's ``general.file_type`` (enum llama_ftype): what llama-cli prints as the model type
-    # (rows, cols) float32 -> (rows, cols / 32 * bytes per block) uint8 blocks; None stores plain float32
+    # (rows, cols) float32 -> (rows, cols / block * bytes per block) uint8 blocks; None stores plain float32
     quantize: Callable[[torch.Tensor], torch.Tensor] | None
+    block: int = BLOCK  # values per block: the length of every row must be a multiple of it
+    fallback: str | None = None  # the format (a key of FORMATS) of matrices whose rows do not fill whole blocks
 
 
 FORMATS = {
     "f32": Format(type_id=F32, file_type=0, quantize=None),
     "q8_0": Format(type_id=8, file_type=7, quantize=quantize_q8_0),
     "q4_0": Format(type_id=2, file_type=2, quantize=quantize_q4_0),
+    "q5_0": Format(type_id=6, file_type=8, quantize=quantize_q5_0),
+    # llama.cpp's file type "Q4_K - Small": Q4_K for every matrix it fits (its own Q4_K_S recipe also keeps a few
+    # tensors at Q5_K/Q6_K, which we do not write)
+    "q4_k": Format(type_id=12, file_type=14, quantize=quantize_q4_k, block=SUPER_BLOCK, fallback="q5_0"),
 }
 
 
@@ -172,12 +182,15 @@ def _llama_tensors(model: Llama) -> dict[str, torch.Tensor]:
 
 
 def _stored(name: str, w: torch.Tensor, fmt: Format) -> tuple[int, bytes]:
-    """(ggml type, bytes) of one tensor: float32 for 1-D tensors and plain files, else ``fmt``'s blocks."""
+    """(ggml type, bytes) of one tensor: float32 for 1-D tensors and plain files, else ``fmt``'s blocks (its
+    fallback's when the rows do not fill whole blocks of ``fmt``)."""
     if w.dim() == 1 or fmt.quantize is None:
         return F32, w.contiguous().numpy().tobytes()
-    if w.shape[-1] % BLOCK:
-        raise InputError(f"tensor {name!r} has rows of {w.shape[-1]} values, not a multiple of {BLOCK}",
-                         "quantised formats store blocks of 32 values: use fmt='f32' for this model")
+    if w.shape[-1] % fmt.block and fmt.fallback:
+        fmt = FORMATS[fmt.fallback]
+    if w.shape[-1] % fmt.block:
+        raise InputError(f"tensor {name!r} has rows of {w.shape[-1]} values, not a multiple of {fmt.block}",
+                         f"quantised formats store blocks of {fmt.block} values: use fmt='f32' for this model")
     return fmt.type_id, fmt.quantize(w).contiguous().numpy().tobytes()
 
 
@@ -201,7 +214,8 @@ def write_gguf(model: Llama, path: str | Path, fmt: str = "f32",
                tokenizer_metadata: dict[str, Any] | None = None) -> Path:
     """Write ``model`` to ``path`` as a GGUF file llama.cpp and transformers load; return ``path``.
 
-    ``fmt``: ``"f32"``, ``"q8_0"`` or ``"q4_0"`` for the matrices (1-D tensors are always float32).
+    ``fmt``: ``"f32"``, ``"q8_0"``, ``"q4_0"``, ``"q5_0"`` or ``"q4_k"`` for the matrices (1-D tensors are always
+    float32; with ``"q4_k"``, matrices whose rows are not a multiple of 256 long are stored as Q5_0).
     ``tokenizer_metadata``: ``tokenizer.*`` keys to store as well, e.g. ``tokenizer_entries(read_gguf(source))``;
     a whole number is stored as uint32 (int32 inside arrays), a float as float32.
     """

@@ -12,6 +12,7 @@ from torch import nn
 from zero2hero.errors import InputError
 from zero2hero.quantization import ggml
 from zero2hero.quantization.int8 import absmax_quantize, zeropoint_quantize
+from zero2hero.quantization.kquant import dequantize_q4_k, quantize_q4_k
 from zero2hero.quantization.nf4 import NF4_CODEBOOK, nf4_quantize
 from zero2hero.quantization.pack import pack_nibbles, unpack_nibbles
 
@@ -23,6 +24,7 @@ FORMATS = {
     "q4_1": "GGML Q4_1: 4-bit, fp16 scale + min per 32 (5.0 bits)",
     "int4_g128": "4-bit zero-point, fp16 scale + uint8 zero per 128",
     "nf4": "NF4 (normal quantiles), fp32 absmax per 64",
+    "q4_k": "llama.cpp Q4_K: 4-bit, 6-bit scale + min per 32, fp16 units per 256 (4.5 bits)",
 }
 
 
@@ -41,6 +43,8 @@ def _encode(weight: torch.Tensor, fmt: str) -> dict[str, torch.Tensor]:
     if fmt == "nf4":
         packed, absmax = nf4_quantize(weight.reshape(1, -1), 64)
         return {"q": packed, "scale": absmax}
+    if fmt == "q4_k":  # flattened like nf4: super-blocks of 256 may straddle two rows of 576
+        return {"q": quantize_q4_k(weight.reshape(1, -1))}
     raise InputError(f"unknown quantization format {fmt!r}", f"use one of {sorted(FORMATS)}")
 
 
@@ -54,6 +58,8 @@ def _decode(buffers: dict[str, torch.Tensor], fmt: str, shape: torch.Size) -> to
     if fmt == "int4_g128":
         codes = unpack_nibbles(q).float()
         return ((codes - buffers["zero"].float()) * buffers["scale"].float()).reshape(shape)
+    if fmt == "q4_k":
+        return dequantize_q4_k(q).reshape(shape)
     return (NF4_CODEBOOK[unpack_nibbles(q).long()] * buffers["scale"]).reshape(shape)
 
 
