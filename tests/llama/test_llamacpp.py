@@ -150,7 +150,7 @@ def test_a_truncated_file_is_refused_with_its_name(tmp_path: Path) -> None:
 
 @pytest.mark.heavy
 @needs_llamacpp
-def test_smollm2_q8_0_perplexity_is_ours_apart_from_llama_cpp_s_quantised_matmul(tmp_path: Path,
+def test_smollm2_q8_0_perplexity_is_ours_within_1_percent_token_by_token(tmp_path: Path,
                                                                                   smollm2_path: Path) -> None:
     tokenizer = tokenizer_entries(read_gguf(smollm2_path))
     q8_0 = write_gguf(llama_from_gguf(smollm2_path), tmp_path / "smollm2.q8_0.gguf", "q8_0", tokenizer)
@@ -158,16 +158,21 @@ def test_smollm2_q8_0_perplexity_is_ours_apart_from_llama_cpp_s_quantised_matmul
     f32 = write_gguf(ours, tmp_path / "smollm2.f32.gguf", "f32", tokenizer)  # the same values, stored as float32
     with closing(llamacpp.load(q8_0, n_ctx=512, logits_all=True)) as llm:
         ids = llm.tokenize(heldout_text(4000).encode("utf-8"), add_bos=False)[:512]
-        at_q8_0 = llamacpp.perplexity(llm, ids)
+        batched = llamacpp.perplexity(llm, ids)
+    with closing(llamacpp.load(q8_0, n_ctx=512, logits_all=True, n_batch=1)) as llm:
+        token_by_token = llamacpp.perplexity(llm, ids)
     with closing(llamacpp.load(f32, n_ctx=512, logits_all=True)) as llm:
         at_f32 = llamacpp.perplexity(llm, ids)
     expected = windowed_perplexity(_scorer(ours), torch.tensor(ids))
     assert len(ids) == 512 and 20 < expected < 60  # measured 37.56
     # Same weights in float32: llama.cpp computes what we compute (measured 0.002 % apart).
     assert at_f32 == pytest.approx(expected, rel=1e-3)
-    # Q8_0: llama.cpp's quantised matmul rounds the activations to 8 bits too; measured 37.97 against our 37.56,
-    # 1.09 % higher (on the shipped Q4_1 file: 37.73 against 37.38, 0.93 %), so this asserts 2 %, not 1 %.
-    assert at_q8_0 == pytest.approx(expected, rel=0.02)
+    # Q8_0, one token per pass: llama.cpp's matrix-vector kernel also rounds each activation row to Q8_0 blocks;
+    # measured 37.67 against our 37.56 (+0.30 %; +0.10 % once our layers round their inputs the same way).
+    assert token_by_token == pytest.approx(expected, rel=0.01)
+    # Q8_0, 512 tokens per pass: llama.cpp's batched kernels round differently again, measured 37.97 (+1.09 %;
+    # the shipped Q4_1 file: 37.73 against our 37.38, +0.93 %).
+    assert batched == pytest.approx(expected, rel=0.02)
 
 
 @pytest.mark.heavy

@@ -62,13 +62,17 @@ def _without_weight_repacking(llama_cpp: Any) -> Iterator[None]:
         llama_cpp.llama_cpp.llama_model_default_params = defaults
 
 
-def load(path: str | Path, n_ctx: int = 2048, n_threads: int | None = None, logits_all: bool = False) -> Any:
+def load(path: str | Path, n_ctx: int = 2048, n_threads: int | None = None, logits_all: bool = False,
+         n_batch: int = 512) -> Any:
     """A ``llama_cpp.Llama`` on the GGUF file ``path``, quiet, with a context of ``n_ctx`` tokens.
 
     ``n_threads``: CPU threads for both prompt and generation (default: ``torch.get_num_threads()``, so both
     libraries run on as many cores; on cores busy with other work one thread can be far faster, as llama.cpp's
     threads wait for each other at every step). ``logits_all`` keeps every position's logits (needed by
-    :func:`token_logits` and :func:`perplexity`; it costs ``n_ctx * vocab * 4`` bytes).
+    :func:`token_logits` and :func:`perplexity`; it costs ``n_ctx * vocab * 4`` bytes). ``n_batch``: tokens
+    evaluated per pass. With quantised weights, llama.cpp multiplies a batch of several tokens with other kernels
+    than a single token, and they round differently: on SmolLM2 at Q8_0, perplexity measured 37.97 with batches of
+    512 or 32 tokens and 37.67 with ``n_batch=1``, against our 37.56 on the same dequantised weights.
     """
     llama_cpp = _llama_cpp()
     path = Path(path)
@@ -78,7 +82,7 @@ def load(path: str | Path, n_ctx: int = 2048, n_threads: int | None = None, logi
     try:
         with _without_weight_repacking(llama_cpp):
             return llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                                   logits_all=logits_all, verbose=False)
+                                   n_batch=n_batch, n_ubatch=n_batch, logits_all=logits_all, verbose=False)
     except ValueError as err:
         raise InputError(f"llama.cpp cannot load {path.name} ({err})",
                          "the file is truncated or not a GGUF model llama.cpp knows: write or copy it again") from err
