@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from zero2hero.bench import BenchResult, available_benchmarks, contract_problems, get_benchmark
 from zero2hero.cli import app
 
-HEAVY = {"generate", "quant", "finetune", "lora"}  # they load SmolLM2 and generate with several engines, or train
+HEAVY = {"generate", "quant", "finetune", "lora", "llama"}  # they load SmolLM2 and run several engines, or train
 BENCHES = [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in available_benchmarks()]
 _results: dict[str, BenchResult] = {}
 
@@ -106,3 +106,44 @@ def test_lora_compares_three_trainings_of_the_same_model() -> None:
     assert f["speedup_ours_over_peft_minilm_ratio"] == pytest.approx(1 / f["minilm_ours_step_time_over_peft_ratio"])
     # LoRA trains 0.3 % of MiniLM's weights: its step adds far less memory than full fine-tuning's AdamW state
     assert f["minilm_lora_over_full_peak_memory_ratio"] < 0.5
+
+
+@pytest.mark.heavy
+def test_llama_runs_every_path_on_the_same_gguf() -> None:
+    from zero2hero.assets import asset_path
+    from zero2hero.bench.llama import LLAMACPP_PATHS, TORCH_PATHS
+    from zero2hero.llama.llamacpp import llamacpp_available
+    from zero2hero.llama.plan_sources import resolve
+
+    result = quick("llama")
+    f = result.figures
+    rows = {row["path"]: row for row in f["paths"]}
+    shown = {row[0]: row for row in result.tables[0].rows}
+    assert set(shown) == {*LLAMACPP_PATHS, *TORCH_PATHS}  # every path has a row, measured or not
+    if llamacpp_available():
+        assert f["llamacpp"] == "installed" and set(rows) == set(shown)
+        assert f["speedup_ours_fastest_over_llamacpp_q4_1_ratio"] > 0
+        shipped = asset_path("smollm2").stat().st_size  # the weights are the file less its header and tokenizer
+        assert 0.9 * shipped < rows["llamacpp_q4_1"]["weight_read_bytes_per_token"] < shipped
+        q4_0, q4_1, q8_0 = (rows[f"llamacpp_{q}"]["weight_read_bytes_per_token"] for q in ("q4_0", "q4_1", "q8_0"))
+        assert q4_0 < q4_1 < q8_0
+        # our fp32 weights are the shipped Q4_1 dequantised: llama.cpp on that file scores the text nearly as they do
+        assert rows["llamacpp_q4_1"]["heldout_ppl"] == pytest.approx(rows["ours_fp32"]["heldout_ppl"], rel=0.05)
+        assert rows["llamacpp_q8_0"]["heldout_ppl"] == pytest.approx(rows["ours_fp32"]["heldout_ppl"], rel=0.05)
+    else:
+        assert f["llamacpp"] == "not_installed" and set(rows) == set(TORCH_PATHS)
+        assert all(shown[path][1].startswith("not installed — ") for path in LLAMACPP_PATHS)
+    for row in rows.values():
+        assert row["load_s"] > 0 and row["prefill_tokens_per_s"] > 0 and row["decode_tokens_per_s"] > 0
+        assert row["peak_added_mb"] > 10 and row["resident_added_mb"] > 10 and 1 < row["heldout_ppl"] < 1000
+        assert 0 < row["bandwidth_used_ratio"] < 1.5
+    # the same float32 weights: the same greedy tokens and perplexity, and 4 bytes per parameter read per token
+    assert rows["ours_fp32"]["greedy_prefix_shared_with_transformers_fp32_count"] == f["new_tokens_count"]
+    assert rows["ours_fp32"]["heldout_ppl"] == pytest.approx(rows["transformers_fp32"]["heldout_ppl"], rel=1e-3)
+    fp32_bytes = 4 * resolve("smollm2")[0].parameters()
+    assert rows["ours_fp32"]["weight_read_bytes_per_token"] == rows["transformers_fp32"][
+        "weight_read_bytes_per_token"] == fp32_bytes
+    assert (rows["ours_int4_g32_fused"]["weight_read_bytes_per_token"]
+            < rows["ours_int8_fused"]["weight_read_bytes_per_token"] < fp32_bytes)
+    ratio = rows["ours_fp32"]["decode_tokens_per_s"] / rows["transformers_fp32"]["decode_tokens_per_s"]
+    assert f["speedup_ours_fp32_over_transformers_fp32_ratio"] == pytest.approx(ratio)

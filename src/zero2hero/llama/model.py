@@ -134,11 +134,15 @@ class GroupedQueryAttention(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (b, kv_head, n_past + t, d)
-        # Query head h uses key/value head h // group. Viewing the queries as (b, kv_head, group, t, d) and the keys
-        # as (b, kv_head, 1, n, d) lets broadcasting share each key/value head with its group, without copying it.
-        out, _ = scaled_dot_product_attention(q.view(b, n_kv, group, t, d), k[:, :, None], v[:, :, None],
-                                              causal_mask(t, k.shape[2], x.device))  # (b, kv_head, group, t, d)
-        out = out.reshape(b, n_kv * group, t, d).transpose(1, 2).reshape(b, t, n_kv * group * d)
+        # Query head h uses key/value head h // group. Stacking a group's queries as the rows of one matrix,
+        # (b, kv_head, group * t, d), lets each key/value head (b, kv_head, n, d) serve its whole group in one matrix
+        # product. (Broadcasting keys (b, kv_head, 1, n, d) against queries (b, kv_head, group, t, d) would not share
+        # them: matmul expands a broadcast operand into a real copy, once per query head, at every step.)
+        rows = q.reshape(b, n_kv, group * t, d)  # row g * t + i: query head kv * group + g at new position i
+        # A single new query may see every key; several need the causal mask, repeated for each head of the group.
+        mask = None if t == 1 else causal_mask(t, k.shape[2], x.device).repeat(group, 1)  # (group * t, n)
+        out, _ = scaled_dot_product_attention(rows, k, v, mask)  # (b, kv_head, group * t, d)
+        out = out.view(b, n_kv * group, t, d).transpose(1, 2).reshape(b, t, n_kv * group * d)
         return self.o_proj(out), (k, v)
 
 
@@ -190,11 +194,14 @@ class Llama(nn.Module):
         """(vocab, hidden): the embedding matrix when tied, else the output layer's own."""
         return self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
 
-    def forward(self, ids: torch.Tensor, cache: Cache | None = None) -> tuple[torch.Tensor, Cache]:
-        """ids: (batch, n_new) token ids following the cached positions.
+    def forward(self, ids: torch.Tensor, cache: Cache | None = None,
+                logits_to_keep: int = 0) -> tuple[torch.Tensor, Cache]:
+        """ids: (batch, n_new) token ids following the cached positions; ``logits_to_keep``: 0 scores every new
+        position, k the last k only (as in transformers: generation needs the last one, and projecting every prompt
+        position onto the vocabulary would be wasted work).
 
-        Returns (logits (batch, n_new, vocab), cache: per layer keys and values (batch, kv_head, n_past + n_new,
-        head_dim)).
+        Returns (logits (batch, n_new or k, vocab), cache: per layer keys and values (batch, kv_head,
+        n_past + n_new, head_dim)).
         """
         n_past = cache[0][0].shape[2] if cache else 0
         t = ids.shape[1]
@@ -208,7 +215,7 @@ class Llama(nn.Module):
         for i, layer in enumerate(self.layers):
             x, layer_cache = layer(x, cos, sin, cache[i] if cache else None)
             new_cache.append(layer_cache)
-        return self.norm(x) @ self.output_weight().T, new_cache
+        return self.norm(x[:, -logits_to_keep:]) @ self.output_weight().T, new_cache
 
 
 def config_from_transformers(hf_config) -> LlamaConfig:  # a transformers LlamaConfig

@@ -100,10 +100,13 @@ def forward_step(model: Any) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor
     """A function (ids (1, n_new), cache) -> (last logits (vocab,), cache) for our GPT-2 or an HF causal LM.
 
     Any other model of ours that is called the same way (``model(ids, cache) -> (logits, cache)``, e.g. chapter 7's
-    LLaMA) says so with a class attribute ``own_cache = True``."""
+    LLaMA) says so with a class attribute ``own_cache = True``, and also takes ``logits_to_keep=1``: only the last
+    position goes through the vocabulary projection."""
     if isinstance(model, GPT2) or getattr(model, "own_cache", False):
+        keep = {} if isinstance(model, GPT2) else {"logits_to_keep": 1}
+
         def ours(ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
-            logits, cache = model(ids, cache)
+            logits, cache = model(ids, cache, **keep)
             return logits[0, -1], cache
         return ours
 
