@@ -18,12 +18,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from zero2hero.errors import Zero2HeroError
+from zero2hero.errors import InputError, UnknownNameError, Zero2HeroError
 from zero2hero.files import os_error
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="zero2hero — LLM zero to hero: labs, exercise checks and benchmarks, on your CPU.")
-console = Console()
+# Piped into a file or a log, rich would squeeze wide tables into 80 columns: give them room instead.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
 err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
 OutOption = Annotated[Path, typer.Option("--out", help="Folder that receives run directories.")]
@@ -249,19 +250,27 @@ def generate(
 
 @app.command()
 def finetune(
-    data: Annotated[Path | None, typer.Option("--data", help="Your labelled CSV, TSV or JSONL file "
-                                              "(default: the fine-food reviews).")] = None,
+    task: Annotated[str, typer.Option("--task", help="classification (a labelled file), or causal-lm (a plain text "
+                                      "file: continue it in its style).")] = "classification",
+    data: Annotated[Path | None, typer.Option("--data", help="Your labelled CSV, TSV or JSONL file (default: the "
+                                              "fine-food reviews); with --task causal-lm, a UTF-8 text file, its last "
+                                              "10% held out.")] = None,
     test: Annotated[Path | None, typer.Option("--test", help="A test file with the same columns (default: the "
                                               "official test set, or a stratified 20% of --data).")] = None,
-    text_column: Annotated[str, typer.Option(help="Column (or JSON field) holding the text.")] = "text",
-    label_column: Annotated[str, typer.Option(help="Column (or JSON field) holding the label.")] = "label",
-    model: Annotated[str, typer.Option(help="minilm, a local save_pretrained folder or a hub name.")] = "minilm",
+    text_column: Annotated[str | None, typer.Option(help="Column (or JSON field) holding the text (default: "
+                                                    "text).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Column (or JSON field) holding the label (default: "
+                                                     "label).")] = None,
+    model: Annotated[str | None, typer.Option(help="minilm (classification) or smollm2 (causal-lm, the defaults), a "
+                                              "local save_pretrained folder or a hub name.")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 1,
-    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW).")] = 5e-5,
-    batch_size: Annotated[int, typer.Option(help="Examples per optimizer step.")] = 16,
-    max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts are cut.")] = 128,
-    validation_share: Annotated[float, typer.Option(help="Share of the training data held out for "
-                                                    "validation.")] = 0.1,
+    learning_rate: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (AdamW; default 5e-5, "
+                                                        "1e-3 for causal-lm with --lora).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples (causal-lm: windows) per optimizer step.")] = 16,
+    max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts are cut (causal-lm: tokens per "
+                                            "window).")] = 128,
+    validation_share: Annotated[float | None, typer.Option(help="Share of the training data held out for "
+                                                           "validation (default 0.1).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (splits, new head, data order, dropout).")] = 0,
     resume: Annotated[Path | None, typer.Option("--resume", help="The .unfinished folder of an interrupted run: "
                                                 "continue it (pass the same options).")] = None,
@@ -272,10 +281,12 @@ def finetune(
     alpha: Annotated[float | None, typer.Option("--alpha", help="With --lora: updates are scaled by alpha / rank "
                                                 "(default 16).")] = None,
     targets: Annotated[str | None, typer.Option("--targets", help="With --lora: the linear layers to adapt, "
-                                                "comma-separated, or all-linear (default query,value).")] = None,
+                                                "comma-separated, or all-linear (default query,value; causal-lm: "
+                                                "q_proj,v_proj).")] = None,
     out: OutOption = Path("runs"),
 ) -> None:
-    """Fine-tune a classifier (our training loop) and write a run folder with its report and model/."""
+    """Fine-tune a classifier (our training loop), or with --task causal-lm a language model on your text, and write
+    a run folder with its report and model/."""
     from zero2hero.finetuning.run import FinetuneConfig
     from zero2hero.finetuning.run import finetune as run_finetune
 
@@ -285,15 +296,28 @@ def finetune(
         if lora_options and not lora:
             raise Zero2HeroError("--rank, --alpha and --targets set up LoRA, but --lora is not given",
                                  "add --lora, or leave them out for a full fine-tune")
+        if task not in FINETUNE_TASKS:
+            raise UnknownNameError(f"unknown task {task!r}", f"choose one of {', '.join(FINETUNE_TASKS)}")
+        if task == "causal-lm":
+            classifier_only = {"--test": test, "--text-column": text_column, "--label-column": label_column,
+                               "--validation-share": validation_share, "--resume": resume}
+            given = [name for name, value in classifier_only.items() if value is not None]
+            if given:
+                raise InputError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --task "
+                                 "classification only", "leave them out with --task causal-lm")
+            _finetune_causal_lm(data, model, lora, lora_options, epochs, learning_rate, batch_size, max_length, seed,
+                                out)
+            return
         adaptation = None
         if lora:
             from zero2hero.lora.finetune_adaptation import LoRAAdaptation
 
             adaptation = LoRAAdaptation(**lora_options)
-        config = FinetuneConfig(data=data, test=test, text_column=text_column, label_column=label_column,
-                                model=model, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                                max_length=max_length, validation_share=validation_share, seed=seed,
-                                adaptation=adaptation)
+        given = {"text_column": text_column, "label_column": label_column, "model": model,
+                 "learning_rate": learning_rate, "validation_share": validation_share}
+        config = FinetuneConfig(data=data, test=test, epochs=epochs, batch_size=batch_size, max_length=max_length,
+                                seed=seed, adaptation=adaptation,
+                                **{name: value for name, value in given.items() if value is not None})
         run = run_finetune(config, out, resume, _progress_printer())
     except Zero2HeroError as error:
         _fail(error)
@@ -305,6 +329,29 @@ def finetune(
         raise typer.Exit(130) from None
     _show_metrics(run.result)
     console.print(f"\n[bold green]done[/] in {run.seconds:.1f} s — report: [bold]{run.folder / 'report.md'}[/], "
+                  f"model: [bold]{run.folder / 'model'}[/]")
+
+
+FINETUNE_TASKS = ("classification", "causal-lm")
+
+
+def _finetune_causal_lm(data: Path | None, model: str | None, lora: bool, lora_options: dict, epochs: int,
+                        learning_rate: float | None, batch_size: int, max_length: int, seed: int, out: Path) -> None:
+    """``z2h finetune --task causal-lm``: errors go to the caller, which prints them as one line."""
+    from zero2hero.lora.causal_lm_run import CausalLMConfig, finetune_causal_lm
+    from zero2hero.lora.layer import LoRASettings
+
+    if data is None:
+        raise InputError("--task causal-lm needs your text file", "pass --data my.txt (UTF-8 text)")
+    settings = {"lora": LoRASettings(lora_options.get("rank", 8), lora_options.get("alpha", 16.0))} if lora else {}
+    if "targets" in lora_options:
+        settings["targets"] = lora_options["targets"]
+    config = CausalLMConfig(data=data, model=model or "smollm2", epochs=epochs, learning_rate=learning_rate,
+                            batch_size=batch_size, max_length=max_length, seed=seed, **settings)
+    run = finetune_causal_lm(config, out, _progress_printer())
+    _show_metrics(run.result)
+    console.print(f"\nheld-out perplexity {run.before_ppl:.2f} before, {run.after_ppl:.2f} after")
+    console.print(f"[bold green]done[/] in {run.seconds:.1f} s — report: [bold]{run.folder / 'report.md'}[/], "
                   f"model: [bold]{run.folder / 'model'}[/]")
 
 

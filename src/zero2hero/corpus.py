@@ -98,6 +98,11 @@ def jargon_file() -> tuple[str, str]:
     return _split(documents()[-1])  # install() joins Austen's novels, the Bible, then the Jargon File
 
 
+def austen() -> list[tuple[str, str]]:
+    """Jane Austen's six novels (the corpus's first documents), each as (training part, held-out part)."""
+    return [_split(novel) for novel in documents()[:len(_AUSTEN_NOVELS)]]
+
+
 def heldout_text(n_chars: int | None = None) -> str:
     """Text never used for training: the last 5 % of each document, joined (deterministic).
 

@@ -21,6 +21,13 @@ The API, module by module:
 * :mod:`~zero2hero.llama.llamacpp` — llama.cpp through the optional llama-cpp-python: ``load(path, n_ctx,
   n_threads, logits_all)``, ``generate_greedy(llm, prompt, max_new_tokens) -> Generation`` (ids, text, prefill and
   decode seconds), ``token_logits(llm, ids)`` and ``perplexity(llm, ids, window)`` (chapter 4's definition).
+* :mod:`~zero2hero.llama.style_finetune` — ``style_finetune(StyleConfig, StyleText, out_dir) -> StyleResult``: SmolLM2
+  taught one author's style (``austen_text()``) with our LoRA and PEFT's, each run's resources recorded
+  (``TrainingRecord``: time, tokens/s, peak memory, trainable parameters, adapter size, held-out perplexity,
+  greedy continuations); ``QUICK`` and ``FULL`` configurations.
+* :mod:`~zero2hero.llama.gguf_deploy` — ``deploy_adapter(adapter_dir, out_dir, heldout, prompt, DeployConfig)``:
+  chapter 6's merge, ``from_transformers``, GGUF at F32/Q8_0/Q4_0/Q4_K, each file scored by our reader and by
+  llama.cpp beside the base model at the same format (``DeployResult``).
 
 Example::
 
