@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -67,9 +68,11 @@ def load_learner_module(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"z2h_exercises_{abs(hash(str(path)))}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a dataclass defined in the file looks its module up there
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
+        del sys.modules[spec.name]
         raise Zero2HeroError(f"{path}:{err.lineno}: syntax error: {err.msg}",
                              "fix the line and run the check again") from None
     return module
