@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from zero2hero.checks.feedback import one_thread
 
 # Nothing may reach a model hub from the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,3 +39,11 @@ def minilm():
     from zero2hero.assets import load_encoder
 
     return load_encoder("minilm")
+
+
+@pytest.fixture(scope="module")
+def one_thread_per_module() -> Iterator[None]:
+    """One torch thread for a whole test module: on a small shared CPU, tiny models run many times faster than with
+    several. A module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread_per_module")``."""
+    with one_thread():
+        yield

@@ -22,13 +22,7 @@ TEXTS = ["the coffee was great", "the snack was awful and stale", "a very fresh 
 TRAINABLE = 2 * 2 * (4 * 32 + 32 * 4) + 32 * 2 + 2  # 2 layers × (query, value) × (A + B) at r=4, and the head
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, tiny models run many times faster than with several."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,7 @@ CONFIG = DeployConfig(eval_tokens=200, window=64, new_tokens=6)
 PROMPT = "The letter of Emma"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

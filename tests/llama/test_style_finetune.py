@@ -27,12 +27,7 @@ from zero2hero.llama.style_finetune import (
 TINY_TRAINABLE = 2 * (4 * (32 + 32) + 4 * (32 + 16))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")
