@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# Chapter 7's llama.cpp (the llamacpp extra) is compiled from source: when that fails, one line says how to fix
 	# it and the rest of the set-up goes on (chapter 7's llama.cpp tests then skip).
 	@echo "building llama.cpp (about 4 minutes on 2 cores)"
-	@CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -c constraints.txt -e '.[llamacpp]' >$(VENV)/llamacpp-build.log 2>&1 \
+	@start=$$(date +%s); CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -c constraints.txt -e '.[llamacpp]' \
+		>$(VENV)/llamacpp-build.log 2>&1 && echo "llama.cpp built in $$(( $$(date +%s) - start )) s" \
 		|| echo "llama.cpp did not build (log: $(VENV)/llamacpp-build.log): install a C/C++ compiler and cmake, \
 	then run $(BIN)/pip install llama-cpp-python==0.3.36"
 	# The course corpus (public-domain texts) and chapter 5's labelled reviews, from Debian packages, into the cache.
