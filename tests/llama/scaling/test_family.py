@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from zero2hero.errors import UnknownNameError
 from zero2hero.llama.model import Llama, LlamaConfig
 from zero2hero.llama.scaling import family
+from zero2hero.llama.scaling.train import next_token_loss
 
 
 def counted_without_embeddings(model: Llama) -> int:
@@ -36,11 +38,36 @@ def test_the_ladder_spans_more_than_thirty_times_in_parameters_and_grows_at_ever
     assert counts[-1] / counts[0] >= 30
 
 
-def test_learning_rate_falls_as_one_over_width_from_the_tuned_middle_size() -> None:
-    products = {size.name: family.learning_rate(size) * size.width for size in family.LADDER}
-    assert products == pytest.approx({name: family.BASE_LEARNING_RATE * family.BASE_WIDTH for name in products})
-    assert family.learning_rate(family.size_named("s3")) == family.BASE_LEARNING_RATE  # width 64
+def test_learning_rate_is_the_tuned_one_up_to_width_64_then_falls_as_one_over_width() -> None:
+    for size in family.LADDER:
+        if size.width <= family.BASE_WIDTH:
+            assert family.learning_rate(size) == family.BASE_LEARNING_RATE, size.name
+        else:
+            assert family.learning_rate(size) * size.width == pytest.approx(
+                family.BASE_LEARNING_RATE * family.BASE_WIDTH), size.name
+    assert family.learning_rate(family.size_named("s6")) == pytest.approx(family.BASE_LEARNING_RATE / 3)  # width 192
     assert family.warmup_steps(200) == 20 and family.warmup_steps(3) == 1
+
+
+@pytest.mark.parametrize("name", ["s0", "s2", "s4"])
+def test_training_flops_per_token_equal_what_torch_counts_in_a_training_step(name: str) -> None:
+    """torch's FLOP counter sees every matrix product of a forward and backward pass, the output layer and the
+    attention scores included; our formula must count the same, token for token."""
+    context, batch = 48, 2
+    cfg = family.llama_config(family.size_named(name), vocab_size=300, context=context)
+    model = family.build_model(cfg, seed=0)
+    windows = torch.randint(0, 300, (batch, context + 1), generator=torch.Generator().manual_seed(0))
+    with FlopCounterMode(display=False) as counter:
+        next_token_loss(model, windows).backward()
+    assert family.training_flops_per_token(cfg, context) * batch * context == counter.get_total_flops()
+
+
+def test_matmul_params_add_the_output_layer_and_drop_the_norm_scales() -> None:
+    cfg = family.llama_config(family.size_named("s1"), vocab_size=2048, context=128)
+    model = Llama(cfg)
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    assert family.matmul_params(cfg) == linear + model.output_weight().numel()
+    assert family.matmul_params(cfg) > 3 * family.non_embedding_params(cfg)  # the output layer dominates s1
 
 
 def test_build_model_is_reproducible_and_scales_the_residual_outputs_down() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,11 +11,14 @@ from zero2hero.errors import InputError
 from zero2hero.llama.scaling.fit import (
     PUBLISHED,
     bootstrap_frontier,
+    bootstrap_joint,
     bootstrap_power_law,
     compute_budgets,
+    fit_joint,
     fit_power_law,
     isoflop_profile,
     isoflop_profiles,
+    joint_data,
 )
 from zero2hero.llama.scaling.points import Point
 
@@ -88,10 +93,16 @@ B_COEF = 400.0
 A_COEF = B_COEF * (1 / 20) ** ((ALPHA + BETA) / 2)  # G² = 1/20
 
 
-def chinchilla_points(sizes: np.ndarray, budgets: np.ndarray) -> list[Point]:
-    return [Point(size=f"n{int(n)}", non_embedding_params=int(n), total_params=int(n), tokens=int(d), steps=1,
-                  loss=float(1.8 + A_COEF / n ** ALPHA + B_COEF / d ** BETA), train_seconds=1.0, learning_rate=1e-3,
-                  warmup_steps=1, world_size=1, config={})
+def chinchilla_loss(n: np.ndarray | float, d: np.ndarray | float) -> np.ndarray | float:
+    return 1.8 + A_COEF / n ** ALPHA + B_COEF / d ** BETA
+
+
+def chinchilla_points(sizes: np.ndarray, budgets: np.ndarray, extra_flops_per_token: int = 0) -> list[Point]:
+    """Points on the law; each costs ``6·N + extra_flops_per_token`` FLOPs per token."""
+    return [Point(size=f"n{int(n)}", non_embedding_params=int(n), total_params=int(n),
+                  flops_per_token=6 * int(n) + extra_flops_per_token, tokens=int(d), steps=1,
+                  loss=float(chinchilla_loss(n, d)), train_seconds=1.0, learning_rate=1e-3, warmup_steps=1,
+                  world_size=1, config={})
             for n in sizes for d in budgets]
 
 
@@ -122,6 +133,38 @@ def test_a_minimum_outside_the_sizes_is_flagged_and_the_best_size_taken() -> Non
     assert profile.optimal_params == 4e4  # the loss still falls at the largest size
 
 
+def test_the_optimal_tokens_divide_the_compute_by_the_flops_per_token_of_the_optimal_size() -> None:
+    """Each token costs 6·N + 600,000 FLOPs here (as attention and the output layer add to 6·N): D* must be C over
+    that cost, not C / 6N, and the profile's sizes must reach C at D = C / (6·N + 600,000)."""
+    points = chinchilla_points(np.array([1e4, 2e4, 4e4]), np.geomspace(1e5, 1e9, 8), extra_flops_per_token=600_000)
+    profile = isoflop_profile(points, 5e13)
+    assert profile is not None and profile.optimal_params == 4e4
+    assert profile.optimal_tokens == pytest.approx(5e13 / (6 * 4e4 + 600_000))
+    expected = [chinchilla_loss(n, 5e13 / (6 * n + 600_000)) for n in (1e4, 2e4, 4e4)]
+    assert profile.losses == pytest.approx(expected, rel=0.02)  # interpolated between budgets 2.7× apart
+
+
+def test_sizes_far_from_the_optimum_do_not_pull_the_parabola() -> None:
+    """Beyond N = 400,000 the loss rises steeply (as a model stopped after a few steps does): the optimum near 1e5
+    must stay where it was. A parabola through the whole profile would put it at about 81,000."""
+    points = chinchilla_points(np.geomspace(1e4, 1e6, 11), np.geomspace(1e5, 1e8, 16))
+    steep = [dataclasses.replace(p, loss=p.loss + 3 * max(0.0, np.log(p.total_params / 4e5)) ** 2) for p in points]
+    compute = 6 * 20 * 1e5 ** 2
+    smooth, pulled = isoflop_profile(points, compute), isoflop_profile(steep, compute)
+    assert pulled.vertex_inside and pulled.optimal_params == pytest.approx(smooth.optimal_params, rel=1e-6)
+    assert pulled.optimal_params == pytest.approx(1e5, rel=0.1)
+    assert pulled.parabola()[1][1] < 4e5  # the parabola never saw the steep sizes
+
+
+def test_replicas_of_a_point_count_once_with_their_mean_loss() -> None:
+    points = chinchilla_points(np.geomspace(1e4, 1e6, 7), np.geomspace(1e5, 1e8, 8))
+    again = [dataclasses.replace(p, loss=p.loss + 0.2, replica=1) for p in points]
+    compute = 6 * 20 * 1e5 ** 2
+    alone, with_replicas = isoflop_profile(points, compute), isoflop_profile(points + again, compute)
+    assert with_replicas.params == alone.params
+    assert np.array(with_replicas.losses) == pytest.approx(np.array(alone.losses) + 0.1)
+
+
 def test_no_compute_is_reached_by_three_sizes_on_a_two_budget_grid() -> None:
     points = chinchilla_points(np.array([2.5e4, 5.5e4, 1.5e5]), np.array([16_384, 65_536]))
     assert compute_budgets(points) == []
@@ -130,3 +173,27 @@ def test_no_compute_is_reached_by_three_sizes_on_a_two_budget_grid() -> None:
 
 def test_published_values_are_the_cited_ones() -> None:
     assert PUBLISHED["kaplan2020_alpha_n"] == 0.076 and PUBLISHED["hoffmann2022_tokens_per_param"] == 20.0
+
+
+# ---- L(N, D) ------------------------------------------------------------------------------------------------------
+
+def test_the_joint_fit_recovers_a_chinchilla_law_from_a_grid_of_points() -> None:
+    points = chinchilla_points(np.geomspace(1e4, 1e6, 6), np.geomspace(3e4, 3e6, 6))
+    law = fit_joint(*joint_data(points))
+    assert law.alpha == pytest.approx(ALPHA, abs=0.01) and law.beta == pytest.approx(BETA, abs=0.01)
+    assert law.e == pytest.approx(1.8, abs=0.05)
+    assert law(2e5, 4e5) == pytest.approx(chinchilla_loss(2e5, 4e5), rel=1e-3)
+
+
+def test_the_joint_bootstrap_intervals_contain_the_true_exponents_under_noise() -> None:
+    points = chinchilla_points(np.geomspace(1e4, 1e6, 6), np.geomspace(3e4, 3e6, 6))
+    n, d, loss = joint_data(points)
+    fit = bootstrap_joint(n, d, noisy(loss, 0.003, seed=1), resamples=40)
+    assert ALPHA in fit.alpha and BETA in fit.beta
+    assert fit.alpha.high - fit.alpha.low < 0.3 and fit.beta.high - fit.beta.low < 0.3
+
+
+def test_the_joint_fit_refuses_a_single_budget() -> None:
+    points = chinchilla_points(np.geomspace(1e4, 1e6, 8), np.array([1e5]))
+    with pytest.raises(InputError, match="3 distinct D"):
+        fit_joint(*joint_data(points))

@@ -28,3 +28,12 @@ def test_a_budget_below_one_step_or_an_unknown_size_is_refused() -> None:
         ScalingPlan(sizes=("s1",), budgets=(100,))
     with pytest.raises(UnknownNameError):
         ScalingPlan(sizes=("s1",), budgets=(4_096,), extra_points=(("s9", 4_096),))
+
+
+def test_replicas_run_after_the_grid_and_leave_the_recipe_key_alone() -> None:
+    plan = ScalingPlan(sizes=("s1", "s2"), budgets=(4_096, 8_192), replicas=(("s2", 4_096),))
+    assert plan.runs() == [(s, t, 0) for s, t in plan.grid()] + [("s2", 4_096, 1)]
+    assert plan.recipe_key() == ScalingPlan(sizes=("s1", "s2"), budgets=(4_096, 8_192)).recipe_key()
+    assert ("s0", 32_768) in FULL.replicas and all(point in FULL.grid() for point in FULL.replicas)
+    with pytest.raises(InputError, match="not points of the plan"):
+        ScalingPlan(sizes=("s1",), budgets=(4_096,), replicas=(("s1", 8_192),))

@@ -16,8 +16,10 @@ def test_the_isoflop_figure_draws_every_profile_and_marks_its_optimum(tmp_path: 
     figure = isoflop_figure(profiles)
     axes = figure.axes[0]
     assert len(axes.get_legend().get_texts()) == len(profiles)
-    optimum_lines = [line for line in axes.get_lines() if line.get_linestyle() == ":"]
-    assert sorted(line.get_xdata()[0] for line in optimum_lines) == sorted(p.optimal_params for p in profiles)
+    for style, inside in ((":", True), ("--", False)):  # dotted at a parabola's minimum, dashed at an edge size
+        lines = [line for line in axes.get_lines() if line.get_linestyle() == style]
+        expected = sorted(p.optimal_params for p in profiles if p.vertex_inside == inside)
+        assert sorted(line.get_xdata()[0] for line in lines) == expected and expected
     figure.savefig(tmp_path / "isoflop.png")
     assert (tmp_path / "isoflop.png").stat().st_size > 10_000
 

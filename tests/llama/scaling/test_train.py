@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from zero2hero.corpus import heldout_text, training_text
 from zero2hero.errors import InputError
 from zero2hero.llama.model import Llama, LlamaConfig
+from zero2hero.llama.scaling import family
 from zero2hero.llama.scaling import run as scaling_run
 from zero2hero.llama.scaling.data import build_data, course_data, save_data, spread_sample
 from zero2hero.llama.scaling.plan import ScalingPlan
@@ -48,6 +49,8 @@ def test_a_point_stopped_and_resumed_ends_exactly_as_one_never_stopped(tiny_data
     for name, weight in straight[1].state_dict().items():
         assert torch.equal(weight, resumed[1].state_dict()[name]), name
     assert straight[0].steps == 16 and straight[0].tokens == 16 * 4 * 32
+    cfg = straight[1].config
+    assert straight[0].compute == family.training_flops_per_token(cfg, 32) * straight[0].tokens
 
 
 def test_training_lowers_the_held_out_loss_below_the_uniform_guess(tiny_data, tmp_path: Path) -> None:
@@ -78,6 +81,18 @@ def test_the_cache_skips_a_finished_point_and_keeps_the_largest_budgets_weights(
 
     monkeypatch.setattr(scaling_run, "train_point", refuse)
     assert scaling_run.run_plan(TINY, tmp_path, progress=False) == first
+
+
+def test_a_replica_trains_the_point_again_with_the_next_seed_beside_the_first(tiny_data, tmp_path: Path) -> None:
+    save_data(tmp_path / "data", *tiny_data)
+    plan = replace(TINY, replicas=(("s1", 4_096),))
+    points = scaling_run.run_plan(plan, tmp_path, progress=False)
+    assert [(p.size, p.tokens, p.replica) for p in points] == [("s1", 2_048, 0), ("s1", 4_096, 0), ("s1", 4_096, 1)]
+    first, again = points[1:]
+    assert again.loss != first.loss and abs(again.loss - first.loss) < 0.5  # other weights, same recipe
+    assert (tmp_path / "points" / "s1-4096-r1.json").is_file()
+    assert not (tmp_path / "weights" / "s1-4096-r1").exists()
+    assert scaling_run.plan_cache(plan, tmp_path).all_points() == points
 
 
 def test_cached_data_reads_back_as_written(tiny_data, tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """What a scaling study trains: which sizes, which token budgets, and the settings shared by every point.
 
 :data:`QUICK` (3 sizes × 2 budgets, about a minute on 2 cores) shows the method; its fits have wide error bars and
-say little. :data:`FULL` (6 sizes spanning about 70× in non-embedding parameters, × 5 budgets spanning 16×) is the
-experiment; its extra points train the three smallest sizes on up to 2 M tokens (64 to 90 tokens per parameter),
-so that at a fixed compute the IsoFLOP profiles also reach models trained past their optimum. Both plans share
-every setting but the grid, so their points share one cache: a full run reuses what the quick run trained.
-"""
+say little. :data:`FULL` (7 sizes spanning 241× in non-embedding parameters and 51× in all parameters, × 5 budgets
+spanning 16×) is the experiment; its extra points train the four smallest sizes longer (s0 up to 4 M tokens, s1 and
+s2 up to 2 M, s3 1 M), so that at a fixed compute the IsoFLOP profiles reach small models trained past their
+optimum as well as large ones stopped short of it; and it trains the three smallest budgets of every size a second
+time with the next seed (``replicas``): there the loss is still leaving its plateau, at a step that varies from seed
+to seed. Both plans share every setting but the grid, so their points
+share one cache: a full run reuses what the quick run trained."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import asdict, dataclass
 from zero2hero.errors import InputError
 from zero2hero.llama.scaling import family
 
-RECIPE_VERSION = 1  # bump when the training code changes what a point's loss would be
+RECIPE_VERSION = 2  # bump when the training code changes what a point's loss would be
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class ScalingPlan:
     sizes: tuple[str, ...]
     budgets: tuple[int, ...]  # training tokens per point
     extra_points: tuple[tuple[str, int], ...] = ()  # (size, tokens) beyond the grid: longer runs of small sizes
+    replicas: tuple[tuple[str, int], ...] = ()  # (size, tokens) of the grid trained a second time, with seed + 1
     vocab_size: int = 2048
     context: int = 128
     batch_size: int = 2  # sequences per optimizer step: 256 tokens, so that even 32,768 tokens make 128 steps
@@ -41,11 +44,19 @@ class ScalingPlan:
             raise InputError(f"a plan needs sizes and budgets of at least one step ({self.tokens_per_step} tokens); "
                              f"got sizes {self.sizes}, budgets {self.budgets}",
                              "name at least one size and budgets of batch_size × context tokens or more")
+        strays = [point for point in self.replicas if point not in self.grid()]
+        if strays:
+            raise InputError(f"replicas {strays} are not points of the plan", "repeat only (size, tokens) it trains")
 
     def grid(self) -> list[tuple[str, int]]:
         """Every (size, tokens) point: sizes × budgets, then the extra points."""
         grid = [(size, tokens) for size in self.sizes for tokens in self.budgets]
         return grid + [point for point in self.extra_points if point not in grid]
+
+    def runs(self) -> list[tuple[str, int, int]]:
+        """Every training run, (size, tokens, replica): the grid as replica 0, then the replicas as replica 1."""
+        first = [(size, tokens, 0) for size, tokens in self.grid()]
+        return first + [(size, tokens, 1) for size, tokens in self.replicas]
 
     @property
     def tokens_per_step(self) -> int:
@@ -53,7 +64,7 @@ class ScalingPlan:
 
     def recipe_key(self) -> str:
         """A short digest of everything but the grid: points with the same key are interchangeable."""
-        grid_fields = ("sizes", "budgets", "extra_points")
+        grid_fields = ("sizes", "budgets", "extra_points", "replicas")
         settings = {name: value for name, value in asdict(self).items() if name not in grid_fields}
         settings |= {"version": RECIPE_VERSION, "base_lr": family.BASE_LEARNING_RATE,
                      "warmup_share": family.WARMUP_SHARE, "init_std": family.INIT_STD}
@@ -63,5 +74,7 @@ class ScalingPlan:
 QUICK = ScalingPlan(sizes=("s1", "s2", "s3"), budgets=(16_384, 65_536))
 FULL = ScalingPlan(sizes=tuple(size.name for size in family.LADDER),
                    budgets=(32_768, 65_536, 131_072, 262_144, 524_288),
-                   extra_points=(("s1", 1_048_576), ("s1", 2_097_152), ("s2", 1_048_576), ("s2", 2_097_152),
-                                 ("s3", 1_048_576)))
+                   extra_points=(("s0", 1_048_576), ("s0", 2_097_152), ("s0", 4_194_304), ("s1", 1_048_576),
+                                 ("s1", 2_097_152), ("s2", 1_048_576), ("s2", 2_097_152), ("s3", 1_048_576)),
+                   replicas=tuple((size.name, tokens) for size in family.LADDER
+                                  for tokens in (32_768, 65_536, 131_072)))

@@ -31,20 +31,21 @@ def power_law_figure(x: np.ndarray, y: np.ndarray, fit: LawFit, x_label: str, ti
 
 
 def isoflop_figure(profiles: list[IsoFlopProfile]) -> Figure:
-    """One curve per compute: loss against N along the IsoFLOP line, the parabola fitted in log N, and a vertical line
-    at the optimum (dotted when the parabola's minimum lies among the sizes, dashed at the best size otherwise)."""
+    """One curve per compute: loss against N along the IsoFLOP line, the parabola fitted in log N around the best
+    size, and a vertical line at the optimum (dotted when the parabola's minimum lies among the sizes, dashed at the
+    best size otherwise)."""
     figure = Figure(figsize=(6, 4.2))
     axes = figure.subplots()
     for profile in profiles:
         params, losses = np.array(profile.params), np.array(profile.losses)
         line = axes.plot(params, losses, "o", label=f"C = {profile.compute:.2e} FLOPs")[0]
-        coefficients = np.polyfit(np.log(params), losses, 2)
-        grid = np.geomspace(params.min(), params.max(), 100)
+        coefficients, fitted = profile.parabola()
+        grid = np.geomspace(*fitted, 100)
         axes.plot(grid, np.polyval(coefficients, np.log(grid)), color=line.get_color(), alpha=0.6)
         axes.axvline(profile.optimal_params, color=line.get_color(), linestyle=":" if profile.vertex_inside else "--",
                      alpha=0.8)
     axes.set_xscale("log")
-    axes.set_xlabel("non-embedding parameters N")
+    axes.set_xlabel("parameters N (all of them, as Chinchilla counts)")
     axes.set_ylabel("held-out loss (nats/token)")
     axes.set_title("IsoFLOP profiles (dotted: parabola minimum; dashed: best size, optimum beyond the sizes)",
                    fontsize=8)

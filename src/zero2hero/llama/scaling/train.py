@@ -163,6 +163,7 @@ def train_point(spec: PointSpec, data: TokenData, work: Path, validation_tokens:
     loss = evaluate(model, data.validation, spec.context, validation_tokens)
     point = Point(size=spec.size, non_embedding_params=family.non_embedding_params(cfg),
                   total_params=sum(p.numel() for p in model.parameters()),
+                  flops_per_token=family.training_flops_per_token(cfg, spec.context),
                   tokens=spec.steps * spec.batch_size * spec.context, steps=spec.steps, loss=loss,
                   train_seconds=seconds, learning_rate=lr, warmup_steps=warmup, world_size=world.world_size,
                   config=asdict(cfg))
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         raw = json.loads(args.plan.read_text(encoding="utf-8"))
-        raw["extra_points"] = [tuple(point) for point in raw.get("extra_points", [])]
+        for grid_field in ("extra_points", "replicas"):
+            raw[grid_field] = [tuple(point) for point in raw.get(grid_field, [])]
         plan = ScalingPlan(**{key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()})
     except (OSError, ValueError, TypeError, AttributeError) as err:
         sys.exit(f"error: cannot read the plan {args.plan}: {err} — write a JSON object of ScalingPlan fields")
