@@ -1,19 +1,26 @@
 """Lab 7 — LLaMA-like models: SmolLM2's architecture read from its GGUF file, our from-scratch LLaMA against
 transformers on the same weights, what large models (LLaMA, Llama 2, Falcon, BLOOM) need and whether this machine
 runs them (the planner, checked against SmolLM2 measured here), 4-bit generation with llama.cpp against our fp32
-model, and in full mode ``z2h bench llama``: every path on one GGUF file, speed, memory and perplexity."""
+model; then scaling laws measured on a family of our own LLaMA-like models trained from scratch and what quantising
+each size costs (:mod:`~zero2hero.labs.ch07_scaling`), a LoRA fine-tune of SmolLM2 in Jane Austen's style with the
+resources it took, deployed as GGUF files that llama.cpp runs (:mod:`~zero2hero.labs.ch07_austen`); and in full mode
+``z2h bench llama``: every path on one GGUF file, speed, memory and perplexity."""
 
 from __future__ import annotations
 
 import math
 import re
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from zero2hero.errors import InputError
+from zero2hero.labs.ch07_austen import AustenSteps, style_config
+from zero2hero.labs.ch07_scaling import quantization_by_size, scaling_laws, scaling_plan
 from zero2hero.measure import Stopwatch
 from zero2hero.reporting import Figure, LabResult, RunContext, Section, Table, new_figure
 
@@ -23,7 +30,8 @@ if TYPE_CHECKING:
     from zero2hero.llama.planner import Plan
 
 CHAPTER = 7
-TITLE = "Lab 7 — LLaMA-like models: architecture, from scratch vs transformers, large models, llama.cpp"
+TITLE = ("Lab 7 — LLaMA-like models: architecture, from scratch vs transformers, large models, llama.cpp, scaling "
+         "laws, a LoRA fine-tune deployed")
 
 PROMPTS = ["What is the capital of France?", "Write a haiku about the sea.",
            "Explain what a GPU is in one sentence.", "Give three tips for learning a new language."]
@@ -66,6 +74,9 @@ class Config:
     plan_context: int = 4096  # tokens in the KV cache the planner sizes
     check_formats: list[str] = field(default_factory=lambda: ["fp32", "bf16", "q8_0", "q4_0"])  # [] skips the check
     check_tokens: int = 32
+    scaling_plan: str = "full"  # zero2hero.llama.scaling.plan's FULL (7 sizes, long unless cached) or QUICK (3 sizes)
+    style_size: str = "full"  # zero2hero.llama.style_finetune's FULL or QUICK
+    deploy_base: bool = True  # also write and score the base model at each GGUF format
     bench: bool = True  # z2h bench llama at full size: seven paths, each also loaded in a fresh process (minutes)
 
     def __post_init__(self) -> None:
@@ -79,11 +90,15 @@ class Config:
                              f"choose among {', '.join(CHECK_FORMATS)}")
         if min(self.compare_tokens, self.generate_tokens, self.check_tokens) < 1:
             raise InputError("the token counts must be at least 1", "e.g. compare_tokens 16, generate_tokens 32")
+        scaling_plan(self.scaling_plan)
+        style_config(self.style_size)
 
 
 # The bench is left out of quick mode: even at its quick size it loads seven paths in fresh processes (over a minute).
+# Quick scaling: 3 sizes × 2 budgets (wide error bars; cached after the first run). Quick deployment writes the
+# fine-tuned model only: writing and scoring the base too doubles the step.
 QUICK = {"prompts": PROMPTS[:3], "compare_tokens": 12, "generate_tokens": 16, "check_formats": ["fp32"],
-         "check_tokens": 8, "bench": False}
+         "check_tokens": 8, "scaling_plan": "quick", "style_size": "quick", "deploy_base": False, "bench": False}
 
 
 def run(config: Config, ctx: RunContext) -> LabResult:
@@ -101,6 +116,16 @@ def run(config: Config, ctx: RunContext) -> LabResult:
         result.add(lab.plan_check())
     ctx.step("llama.cpp's 4-bit generation against our fp32 model")
     result.add(lab.llamacpp_generation())
+    ctx.step(f"scaling laws on our own LLaMA-like models ({config.scaling_plan} plan: trained, or read from the cache)")
+    result.add(scaling_laws(config.scaling_plan, ctx))
+    ctx.step("quantisation sensitivity across model sizes: Q8_0, Q4_0, Q4_1, NF4 and Q4_K on each size")
+    result.add(quantization_by_size(config.scaling_plan, ctx))
+    with tempfile.TemporaryDirectory(prefix="z2h-lab7-") as scratch:
+        austen = AustenSteps(config.style_size, config.deploy_base, ctx, Path(scratch))
+        ctx.step("a LoRA fine-tune of SmolLM2 in Jane Austen's style, ours and PEFT: time and resources")
+        result.add(austen.finetune())
+        ctx.step("the fine-tuned model deployed: merged, written as GGUF (F32, Q8_0, Q4_0, Q4_K), run by llama.cpp")
+        result.add(austen.deploy())
     if config.bench:
         ctx.step("z2h bench llama: llama.cpp, transformers and ours on one GGUF file (load, memory, speed, perplexity)")
         result.add(bench_section(lab.bench(), ctx))
