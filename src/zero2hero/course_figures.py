@@ -23,7 +23,8 @@ LESSON_FIGURES: dict[int, tuple[str, ...]] = {
     4: ("size_vs_perplexity.png",),
     5: ("sweep_heatmap.png", "loss_curves.png", "overfitting.png", "confusion_matrix.png", "reliability_diagram.png"),
     6: ("f1_vs_trainable.png", "memory_components.png", "loss_curves.png"),
-    7: ("model_memory_vs_ram.png", "bench_decode_speed.png"),
+    7: ("model_memory_vs_ram.png", "bench_decode_speed.png", "scaling_loss_vs_params.png", "scaling_isoflop.png",
+        "quantization_by_size.png"),
 }
 
 
