@@ -27,7 +27,7 @@ import torch
 
 from zero2hero.errors import InputError
 from zero2hero.llama.gguf_writer import FORMATS, write_gguf
-from zero2hero.llama.model import Llama
+from zero2hero.llama.model import from_transformers
 from zero2hero.measure import Stopwatch
 
 DEPLOY_FORMATS = ("f32", "q8_0", "q4_0", "q4_k")
@@ -102,12 +102,12 @@ def deploy_adapter(adapter_dir: Path, out_dir: Path, heldout: str, prompt: str, 
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
     merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype="float32").eval()
     merged_ppl = perplexity(merged, tokenizer, heldout, config.eval_tokens, config.window)
-    tuned = from_transformers_model(merged)
+    tuned = from_transformers(merged)
     del merged
     base = None
     if config.compare_base:
         source = resolve_model_path(read_adapter_config(adapter_folder(adapter_dir) or adapter_dir).base_model)
-        base = from_transformers_model(AutoModelForCausalLM.from_pretrained(source, dtype="float32"))
+        base = from_transformers(AutoModelForCausalLM.from_pretrained(source, dtype="float32"))
     metadata = tokenizer_metadata if tokenizer_metadata is not None else shipped_tokenizer_metadata()
     if len(metadata.get("tokenizer.ggml.tokens", [])) != tuned.config.vocab_size:
         raise InputError(f"the tokenizer metadata holds {len(metadata.get('tokenizer.ggml.tokens', [])):,} tokens, "
@@ -131,17 +131,6 @@ def deploy_adapter(adapter_dir: Path, out_dir: Path, heldout: str, prompt: str, 
                                         base_scores))
     return DeployResult(merged_dir, merged_ppl, len(eval_ids), prompt, records,
                         None if llamacpp_available() else INSTALL_HINT)
-
-
-def from_transformers_model(hf_model: Any) -> Llama:
-    """Our Llama with a transformers ``LlamaForCausalLM``'s weights (:func:`zero2hero.llama.model.from_transformers`),
-    refusing other architectures with a clear error."""
-    from zero2hero.llama.model import from_transformers
-
-    if type(hf_model).__name__ != "LlamaForCausalLM":
-        raise InputError(f"only LLaMA models convert to our Llama, not {type(hf_model).__name__}",
-                         "fine-tune a LLaMA-like model (e.g. smollm2) to deploy it to llama.cpp")
-    return from_transformers(hf_model)
 
 
 def shipped_tokenizer_metadata() -> dict[str, Any]:
