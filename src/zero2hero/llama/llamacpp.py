@@ -108,7 +108,7 @@ class Generation:
         return (len(self.ids) - 1) / self.decode_s if self.decode_s > 0 and len(self.ids) > 1 else 0.0
 
 
-def _last_logits(llm: Any) -> np.ndarray:
+def last_logits(llm: Any) -> np.ndarray:
     """(vocab,) float32 logits of the last position llama.cpp evaluated (available with or without logits_all)."""
     llama_cpp = _llama_cpp()
     return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
@@ -135,12 +135,12 @@ def generate_greedy(llm: Any, prompt: str | list[int], max_new_tokens: int = 32)
     llm.reset()
     start = time.perf_counter()
     llm.eval(list(ids))
-    new = [int(np.argmax(_last_logits(llm)))]
+    new = [int(np.argmax(last_logits(llm)))]
     prefill_s = time.perf_counter() - start
     start = time.perf_counter()
     while len(new) < max_new_tokens and new[-1] != llm.token_eos():
         llm.eval([new[-1]])
-        new.append(int(np.argmax(_last_logits(llm))))
+        new.append(int(np.argmax(last_logits(llm))))
     decode_s = time.perf_counter() - start
     text = llm.detokenize(new).decode("utf-8", errors="replace")
     return Generation(text=text, ids=new, prompt_tokens=len(ids), prefill_s=prefill_s, decode_s=decode_s)

@@ -137,12 +137,26 @@ class GenerationStats:
         return self.prompt_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
 
 
+def cached_length(cache: Any) -> int:
+    """Positions a KV cache holds: a transformers ``Cache`` or our list of per-layer (keys, values); 0 for None."""
+    if cache is None:
+        return 0
+    return int(cache.get_seq_length()) if hasattr(cache, "get_seq_length") else cache[0][0].shape[2]
+
+
 def stream(model: Any, prompt_ids: list[int], cfg: SamplingConfig,
-           stats: GenerationStats | None = None) -> Iterator[int]:
+           stats: GenerationStats | None = None, cache: Any = None) -> Iterator[int]:
     """Yield new token ids one at a time. With ``use_cache`` each step feeds only the newest token;
-    without, the whole sequence is run again every step (the quadratic baseline)."""
+    without, the whole sequence is run again every step (the quadratic baseline).
+
+    ``cache``: the KV cache of the first prompt ids (e.g. a few-shot prefix shared by many prompts), so that only the
+    rest of the prompt is run; it is extended as generation goes, so pass one that may change."""
     if not prompt_ids:
         raise InputError("the prompt is empty", "give at least one token of prompt")
+    n_cached = cached_length(cache)
+    if n_cached >= len(prompt_ids):
+        raise InputError(f"the cache holds {n_cached} positions, the prompt only {len(prompt_ids)}",
+                         "cache a prefix shorter than the prompt")
     limit = context_length(model)
     if len(prompt_ids) + cfg.max_new_tokens > limit:
         raise InputError(f"prompt ({len(prompt_ids)} tokens) + {cfg.max_new_tokens} new tokens exceed the "
@@ -154,7 +168,7 @@ def stream(model: Any, prompt_ids: list[int], cfg: SamplingConfig,
     ids = list(prompt_ids)
     with torch.inference_mode():
         start = time.perf_counter()
-        logits, cache = step(torch.tensor([ids]), None)
+        logits, cache = step(torch.tensor([ids[n_cached:]]), cache)
         for i in range(cfg.max_new_tokens):
             token = next_token(logits, torch.tensor(ids), cfg, gen)
             now = time.perf_counter()
@@ -174,9 +188,9 @@ def stream(model: Any, prompt_ids: list[int], cfg: SamplingConfig,
 
 
 def generate(model: Any, prompt_ids: list[int], cfg: SamplingConfig,
-             stats: GenerationStats | None = None) -> list[int]:
+             stats: GenerationStats | None = None, cache: Any = None) -> list[int]:
     """All new ids of :func:`stream` as a list."""
-    return list(stream(model, prompt_ids, cfg, stats))
+    return list(stream(model, prompt_ids, cfg, stats, cache))
 
 
 def encode_prompt(tokenizer: Any, prompt: str, chat: bool = False) -> list[int]:
