@@ -413,6 +413,115 @@ def lora_merge(
     console.print(f"[bold green]merged[/] — model: [bold]{folder}[/]")
 
 
+prompt_app = typer.Typer(no_args_is_help=True, help="Prompting (chapter 8): run a prompt set under several conditions, "
+                         "score a rubric, compare two runs.")
+app.add_typer(prompt_app, name="prompt")
+
+
+@prompt_app.command("list")
+def prompt_list() -> None:
+    """The built-in prompt sets: kind, templates, items, description."""
+    from zero2hero.prompting.promptset import builtin_prompt_sets, load_prompt_set
+
+    rows = []
+    try:
+        for name in builtin_prompt_sets():
+            ps = load_prompt_set(name)
+            rows.append([name, ps.kind, ", ".join(ps.templates), len(ps.items), len(ps.pool), ps.description])
+    except Zero2HeroError as error:
+        _fail(error)
+    _print_table("built-in prompt sets", ["name", "kind", "templates", "items", "pool", "description"], rows)
+
+
+@prompt_app.command("run")
+def prompt_run(
+    prompt_set: Annotated[str, typer.Argument(help="A built-in set (z2h prompt list) or your YAML / JSONL file.")],
+    model: Annotated[str, typer.Option(help="smollm2 (the default), a model folder, or a GGUF file (ours, "
+                                       "llamacpp).")] = "smollm2",
+    engine: Annotated[str, typer.Option(help="hf (transformers), ours (chapter 7's LLaMA) or llamacpp.")] = "hf",
+    template: Annotated[list[str] | None, typer.Option("--template", help="A template of the set; repeat it to "
+                                                       "compare several (default: the set's first).")] = None,
+    shots: Annotated[list[int] | None, typer.Option("--shots", help="Few-shot examples per prompt; repeat it to "
+                                                    "compare, e.g. --shots 0 --shots 4.")] = None,
+    strategy: Annotated[str, typer.Option(help="How shots are chosen: random, balanced or nearest.")] = "random",
+    cot: Annotated[bool, typer.Option("--cot", help="Ask for step-by-step reasoning before the answer.")] = False,
+    samples: Annotated[int, typer.Option(help="Self-consistency: sample this many chains and take the majority "
+                                         "answer (needs --temperature).")] = 1,
+    scoring: Annotated[str, typer.Option(help="generate (read the written answer) or logprob (the most likely "
+                                         "label word; label sets).")] = "generate",
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --scoring logprob: contextual "
+                                            "calibration.")] = False,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the shot choice and of sampling.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    split: Annotated[str | None, typer.Option(help="A generated set's split, e.g. dev or test (sentiment).")] = None,
+    out: OutOption = Path("runs"),
+) -> None:
+    """Ask a prompt set's items under each condition and write a run folder: report.md/html, rubric.csv, records."""
+    from rich.progress import Progress
+
+    from zero2hero.prompting.run import PromptRunConfig, run_prompt_set
+
+    config = PromptRunConfig(prompt_set, model, engine, template or [], shots or [], strategy, cot, samples, scoring,
+                             calibrate, temperature, seed, limit, split)
+    try:
+        with Progress(console=console, transient=True) as bar:
+            def on_condition(index: int, condition, n_items: int):
+                task = bar.add_task(f"{index + 1}. {condition.name}", total=n_items)
+                return lambda record: bar.advance(task)
+
+            folder, results = run_prompt_set(config, out, on_condition)
+    except Zero2HeroError as error:
+        _fail(error)
+    except OSError as error:
+        _fail(os_error(error))
+    from zero2hero.prompting.report import comparisons, metrics_table
+
+    table = metrics_table(results)
+    _print_table(f"prompt set {prompt_set} — {model} on {engine}", table.columns, table.rows)
+    for name, comparison in comparisons(results):
+        console.print(f"[dim]•[/] {escape(name)}: {escape(comparison.verdict)}", highlight=False)
+    console.print(f"\n[bold green]done[/] — report: [bold]{folder / 'report.md'}[/] (and report.html, rubric.csv)")
+
+
+@prompt_app.command("score")
+def prompt_score(
+    run: Annotated[Path, typer.Argument(help="A `z2h prompt run` folder.")],
+    rubric: Annotated[Path, typer.Option("--rubric", help="Its rubric.csv with the 1-5 scores filled in.")],
+) -> None:
+    """Per-condition means of a filled rubric, with intervals, written into the run folder (rubric.md/json)."""
+    from zero2hero.prompting.rubric import score_rubric
+
+    try:
+        table = score_rubric(run, rubric)
+    except Zero2HeroError as error:
+        _fail(error)
+    except OSError as error:
+        _fail(os_error(error))
+    _print_table(table.title, table.columns, table.rows)
+    console.print(f"[bold green]written[/] — [bold]{run / 'rubric.md'}[/]")
+
+
+@prompt_app.command("compare")
+def prompt_compare(
+    run_a: Annotated[Path, typer.Argument(help="The first `z2h prompt run` folder (A).")],
+    run_b: Annotated[Path, typer.Argument(help="The second (B), on the same prompt set.")],
+) -> None:
+    """B's accuracy against A's, paired over the items both answered: intervals, difference, p-value, verdict."""
+    from zero2hero.prompting.compare import compare_runs
+    from zero2hero.prompting.report import interval_text
+
+    try:
+        result = compare_runs(run_a, run_b)
+    except Zero2HeroError as error:
+        _fail(error)
+    c = result.comparison
+    _print_table(f"{result.items} common items", ["run", "condition", "accuracy [95% CI]"],
+                 [["A", result.condition_a, interval_text(c.a)], ["B", result.condition_b, interval_text(c.b)],
+                  ["B − A", "", interval_text(c.difference)]])
+    console.print(escape(c.verdict), highlight=False)
+
+
 @app.command()
 def plan(
     models: Annotated[list[str] | None, typer.Argument(help="Named models (leave out for all of them), smollm2, a "

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from zero2hero.bench import BenchResult, available_benchmarks, contract_problems, get_benchmark
 from zero2hero.cli import app
 
-HEAVY = {"generate", "quant", "finetune", "lora", "llama"}  # they load SmolLM2 and run several engines, or train
+# They load SmolLM2 and run several engines, or train.
+HEAVY = {"generate", "quant", "finetune", "lora", "llama", "prompt"}
 BENCHES = [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in available_benchmarks()]
 _results: dict[str, BenchResult] = {}
 
@@ -147,3 +148,15 @@ def test_llama_runs_every_path_on_the_same_gguf() -> None:
             < rows["ours_int8_fused"]["weight_read_bytes_per_token"] < fp32_bytes)
     ratio = rows["ours_fp32"]["decode_tokens_per_s"] / rows["transformers_fp32"]["decode_tokens_per_s"]
     assert f["speedup_ours_fp32_over_transformers_fp32_ratio"] == pytest.approx(ratio)
+
+
+@pytest.mark.heavy
+def test_prompt_cache_keeps_every_decision() -> None:
+    f = quick("prompt").figures
+    assert f["decisions_identical"] is True and f["shots_count"] == 8
+    rows = {row["engine"]: row for row in f["engines"]}
+    assert "transformers" in rows
+    for row in rows.values():
+        assert 0 < row["prefix_tokens_count"] < row["prompt_tokens_mean_count"]
+        assert row["cached_examples_per_s"] > 0 and row["uncached_examples_per_s"] > 0
+
