@@ -54,7 +54,7 @@ bench: setup
 # 2 cores: the labs of chapters 5 and 6 train for most of it).
 figures: setup
 	runs=$$(mktemp -d) && \
-	for n in 1 2 3 4 5 6 7; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
+	for n in 1 2 3 4 5 6 7 8; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
 	$(BIN)/python -m zero2hero.course_figures $$runs && rm -rf $$runs
 
 clean:
