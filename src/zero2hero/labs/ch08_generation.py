@@ -106,8 +106,7 @@ class GenerationSteps:
         levels = sorted({item.id.split("-")[0] for item in ps.items})
         rows = []
         for name, result in results.items():
-            by_level = [interval([float(r.scored.correct) for r in result.records if r.id.startswith(level)])
-                        for level in levels]
+            by_level = level_intervals(result, levels)
             rows.append([name, *[cell(v) for v in by_level], cell(result.accuracy()), round(result.seconds, 1)])
             key = name.split(" ")[0].replace("-", "_")
             section.metric(f"arithmetic_{key}_accuracy", result.accuracy().mean, f"{len(ps.items)} problems")
@@ -157,8 +156,7 @@ class GenerationSteps:
         fig, ax = new_figure((7, 4))
         width = 0.8 / len(results)
         for i, (name, result) in enumerate(results.items()):
-            values = [interval([float(r.scored.correct) for r in result.records if r.id.startswith(level)])
-                      for level in levels]
+            values = level_intervals(result, levels)
             xs = np.arange(len(levels)) + (i - (len(results) - 1) / 2) * width
             ax.bar(xs, [v.mean for v in values], width, label=name,
                    yerr=[[v.mean - v.low for v in values], [v.high - v.mean for v in values]], capsize=3)
@@ -167,6 +165,11 @@ class GenerationSteps:
         ax.legend(fontsize=8)
         return self.ctx.save_figure(fig, "cot_by_level.png", "Direct answers, chain-of-thought, self-consistency",
                                     "Bars: 95 % bootstrap intervals over the problems of each level.")
+
+
+def level_intervals(result: ConditionResult, levels: Sequence[str]) -> list:
+    """Accuracy with its interval per difficulty level (item ids start with the level, e.g. ``L2-``)."""
+    return [interval([float(r.scored.correct) for r in result.records if r.id.startswith(level)]) for level in levels]
 
 
 def plural(n: int, noun: str) -> str:
