@@ -31,6 +31,13 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 		>$(VENV)/llamacpp-build.log 2>&1 && echo "llama.cpp built in $$(( $$(date +%s) - start )) s" \
 		|| echo "llama.cpp did not build (log: $(VENV)/llamacpp-build.log): install a C/C++ compiler and cmake, \
 	then run $(BIN)/pip install llama-cpp-python==0.3.36"
+	# Chapter 9's browser test drives a real Chromium (Debian's package; Playwright's own download is not used). When it
+	# cannot be installed, one line says how and that test skips.
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (Debian package, about a minute)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		{ $$SUDO apt-get install -y -qq chromium >$(VENV)/chromium-install.log 2>&1 || \
+		  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >>$(VENV)/chromium-install.log 2>&1; } \
+		|| echo "chromium did not install (log: $(VENV)/chromium-install.log): run sudo apt-get install chromium"; }
 	# The course corpus (public-domain texts) and chapter 5's labelled reviews, from Debian packages, into the cache.
 	$(BIN)/python -m zero2hero.corpus install
 	$(BIN)/python -m zero2hero.finetuning.data install
@@ -54,7 +61,7 @@ bench: setup
 # 2 cores: the labs of chapters 5 and 6 train for most of it).
 figures: setup
 	runs=$$(mktemp -d) && \
-	for n in 1 2 3 4 5 6 7 8; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
+	for n in 1 2 3 4 5 6 7 8 9; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
 	$(BIN)/python -m zero2hero.course_figures $$runs && rm -rf $$runs
 
 clean:

@@ -43,7 +43,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(7, "llama-models", "LLaMA-like models and large LLMs", ("llama",),
             "llama.cpp runs 4-bit models fast on CPU"),
     Chapter(8, "prompting", "Prompting and quality refinement", ("prompting",), "inference only"),
-    Chapter(9, "end-to-end-app", "End-to-end project: an LLM application", ("pipeline",),
+    Chapter(9, "end-to-end-app", "End-to-end project: an LLM application", ("pipeline", "app"),
             "small data sets and LoRA keep it CPU-sized"),
     Chapter(10, "cutting-edge", "RLHF, instruction tuning and multimodal models", ("alignment", "multimodal"),
             "tiny SFT/DPO and contrastive runs sized for CPU"),

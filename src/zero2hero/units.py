@@ -19,6 +19,7 @@ UNIT_SUFFIXES: dict[str, str] = {
     "_tokens_per_s": "tokens/s",
     "_chars_per_s": "chars/s",
     "_examples_per_s": "examples/s",
+    "_requests_per_s": "requests/s",
     "_mb_per_s": "MB/s",
     "_gb_per_s": "GB/s",
     "_bytes_per_token": "bytes/token",
