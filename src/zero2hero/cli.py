@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from zero2hero.cli_project import project_app
+from zero2hero.cli_serve import project_batch, serve
 from zero2hero.errors import InputError, UnknownNameError, Zero2HeroError
 from zero2hero.files import os_error
 
@@ -416,6 +418,12 @@ def lora_merge(
 prompt_app = typer.Typer(no_args_is_help=True, help="Prompting (chapter 8): run a prompt set under several conditions, "
                          "score a rubric, compare two runs.")
 app.add_typer(prompt_app, name="prompt")
+
+# Chapter 9: the pipeline (`z2h project run/status/diff/batch`) and the app it builds (`z2h serve`).
+app.add_typer(project_app, name="project", help="The review desk's pipeline (chapter 9): run it with DVC, see what is "
+              "stale, diff two runs' manifests, classify a file.")
+project_app.command("batch")(project_batch)
+app.command("serve")(serve)
 
 
 @prompt_app.command("list")
