@@ -20,7 +20,7 @@ import scipy.stats
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from zero2hero.checks.feedback import Hint, expect, expect_close, expect_equal, expect_raises, fail
+from zero2hero.checks.feedback import Hint, call_learner, expect, expect_close, expect_equal, expect_raises
 from zero2hero.errors import InputError
 
 CHAPTER = 8
@@ -33,18 +33,6 @@ REFERENCE = {
     "bootstrap_interval": "zero2hero.prompting.functional",
     "majority_vote": "zero2hero.prompting.functional",
 }
-
-
-def _run(what: str, function: Callable[..., Any], args: tuple, hints: Sequence[Hint] = ()) -> Any:
-    """``function(*args)``; an error it raises (other than NotImplementedError) fails the check with its words."""
-    try:
-        return function(*args)
-    except NotImplementedError:
-        raise
-    except Exception as err:  # whatever the learner's code raised is shown, with the hints for it
-        kind = type(err)
-        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-        fail(what, f"raised {name}: {err}", err, hints)
 
 
 # ---- templates ---------------------------------------------------------------------------------------------------
@@ -98,7 +86,7 @@ def test_render_template_matches_str_format_map(ex) -> None:
         expected = template.format_map(VALUES)
         what = f"render_template({template!r}, values)"
         hints = _template_hints(template)
-        got = _run(what, ex.render_template, (template, dict(VALUES)), hints)
+        got = call_learner(what, ex.render_template, (template, dict(VALUES)), hints)
         expect_equal(got, expected, f"{what}, against str.format_map", hints)
 
 
@@ -115,7 +103,8 @@ def test_render_template_refuses_a_missing_variable_and_lone_braces(ex) -> None:
                   "a '{' that is never closed is an error, as in str.format")
     expect_raises(InputError, lambda: ex.render_template("a } b", {}), "render_template('a } b', {})",
                   "a single '}' outside a field is an error, as in str.format; '}}' is the literal brace")
-    got = _run("render_template('{a}', {'a': '1', 'unused': '2'})", ex.render_template, ("{a}", {"a": "1", "b": "2"}))
+    got = call_learner("render_template('{a}', {'a': '1', 'unused': '2'})", ex.render_template,
+                       ("{a}", {"a": "1", "b": "2"}))
     expect_equal(got, "1", "render_template('{a}', {'a': '1', 'b': '2'}): a value the template does not use is fine")
 
 
@@ -148,7 +137,7 @@ def test_chat_messages_lays_out_system_shots_and_question(ex) -> None:
                                     (system, [], [expected[0], expected[-1]]), (None, [], expected[-1:])):
         what = f"chat_messages(system={sys_prompt!r}, {len(shots)} shots, 'Review: Too sweet.')"
         hints = _message_hints(sys_prompt, shots, "Review: Too sweet.")
-        got = _run(what, ex.chat_messages, (sys_prompt, list(shots), "Review: Too sweet."), hints)
+        got = call_learner(what, ex.chat_messages, (sys_prompt, list(shots), "Review: Too sweet."), hints)
         expect_equal(got, want, what, hints)
 
 
@@ -156,7 +145,7 @@ def test_chat_messages_through_smollm2_chat_template(ex) -> None:
     from zero2hero.assets import load_tokenizer
 
     tokenizer = load_tokenizer("smollm2")
-    messages = _run("chat_messages", ex.chat_messages, ("Answer with one word.", SHOTS[:1], "Review: Stale."))
+    messages = call_learner("chat_messages", ex.chat_messages, ("Answer with one word.", SHOTS[:1], "Review: Stale."))
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     # SmolLM2's template (ChatML): each message between <|im_start|>role\n and <|im_end|>\n, then the assistant's turn
     expected = ("<|im_start|>system\nAnswer with one word.<|im_end|>\n"
@@ -224,7 +213,7 @@ def _normalise_hints(expected: str) -> list[Hint]:
 def test_normalise_answer_on_a_table_of_answers(ex) -> None:
     for answer, expected in NORMALISED:
         what = f"normalise_answer({answer!r})"
-        got = _run(what, ex.normalise_answer, (answer,), _normalise_hints(expected))
+        got = call_learner(what, ex.normalise_answer, (answer,), _normalise_hints(expected))
         expect_equal(got, expected, what, _normalise_hints(expected))
 
 
@@ -246,7 +235,7 @@ def _extract_hints(text: str, expected: str | None) -> list[Hint]:
 def test_extract_number_on_a_table_of_answers(ex) -> None:
     for text, expected in EXTRACTED:
         what = f"extract_number({text!r})"
-        got = _run(what, ex.extract_number, (text,), _extract_hints(text, expected))
+        got = call_learner(what, ex.extract_number, (text,), _extract_hints(text, expected))
         expect_equal(got, expected, what, _extract_hints(text, expected))
 
 
@@ -301,7 +290,7 @@ def _label_hints(model, prompt: list[int], labels: Sequence[Sequence[int]]) -> l
 def _check_label_log_probs(ex, model, prompt: list[int], labels: list[list[int]], what: str) -> None:
     expected = _loss_key(model, prompt, labels)
     hints = _label_hints(model, prompt, labels)
-    got = _run(what, ex.label_log_probs, (model, list(prompt), [list(label) for label in labels]), hints)
+    got = call_learner(what, ex.label_log_probs, (model, list(prompt), [list(label) for label in labels]), hints)
     if isinstance(got, torch.Tensor):
         got = got.detach()
     expect_close(got, expected, f"{what}, against -loss × (label tokens) from transformers", atol=1e-4, rtol=1e-4,
@@ -391,7 +380,7 @@ def test_bootstrap_interval_matches_scipy_bootstrap(ex) -> None:
         tolerance = 5 * math.sqrt(2) * max(_quantile_error(distribution, p, N_RESAMPLES) for p in (tail, 1 - tail))
         hints = _bootstrap_hints(values, confidence, distribution, tolerance)
         what = f"bootstrap_interval({name}, confidence={confidence}, n_resamples={N_RESAMPLES})"
-        got = _run(what, ex.bootstrap_interval, (list(values), confidence, N_RESAMPLES, 0), hints)
+        got = call_learner(what, ex.bootstrap_interval, (list(values), confidence, N_RESAMPLES, 0), hints)
         expect(isinstance(got, tuple | list) and len(got) == 2, what, f"expected (low, high), got {got!r}")
         for side, ours, theirs in (("low", got[0], expected.low), ("high", got[1], expected.high)):
             expect(abs(float(ours) - theirs) < tolerance, what,
@@ -401,11 +390,11 @@ def test_bootstrap_interval_matches_scipy_bootstrap(ex) -> None:
 
 
 def test_bootstrap_interval_is_exact_on_a_constant_sample_and_covers_the_truth(ex) -> None:
-    got = _run("bootstrap_interval([0.25] * 9)", ex.bootstrap_interval, ([0.25] * 9,))
+    got = call_learner("bootstrap_interval([0.25] * 9)", ex.bootstrap_interval, ([0.25] * 9,))
     expect_equal(tuple(float(v) for v in got), (0.25, 0.25), "bootstrap_interval([0.25] * 9): every resample has "
                  "mean 0.25", hints=[(None, "the interval is made of means of resamples of the values")])
     # continuous values: two different sets of resamples give different quantiles (0/1 values often would not)
-    again = _run("bootstrap_interval(SKEWED, seed=7)", ex.bootstrap_interval, (SKEWED, 0.95, 2000, 7))
+    again = call_learner("bootstrap_interval(SKEWED, seed=7)", ex.bootstrap_interval, (SKEWED, 0.95, 2000, 7))
     expect_equal(tuple(map(float, again)), tuple(map(float, ex.bootstrap_interval(SKEWED, 0.95, 2000, 7))),
                  "bootstrap_interval twice with seed=7", hints=[
                      (None, "draw the resamples from np.random.default_rng(seed), so a seed gives the same interval")])
@@ -456,5 +445,5 @@ def _vote_hints(answers: list[str | None]) -> list[Hint]:
 def test_majority_vote_handles_ties_and_none(ex) -> None:
     for answers, expected in VOTES:
         what = f"majority_vote({answers!r})"
-        got = _run(what, ex.majority_vote, (list(answers),), _vote_hints(answers))
+        got = call_learner(what, ex.majority_vote, (list(answers),), _vote_hints(answers))
         expect_equal(got, expected, what, _vote_hints(answers))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from zero2hero.app.limits import Limits
 from zero2hero.app.validation import RequestError, ReviewRequest
-from zero2hero.checks.feedback import Hint, expect, expect_equal, fail
+from zero2hero.checks.feedback import Hint, call_learner, expect, expect_equal, fail
 from zero2hero.pipeline.manifest_diff import ABSENT, Change
 
 CHAPTER = 9
@@ -25,18 +25,6 @@ REFERENCE = {
     "validate_review_request": "zero2hero.app.validation",
     "sse_events": "zero2hero.app.streaming",
 }
-
-
-def _run(what: str, function: Callable[..., Any], args: tuple, hints: Sequence[Hint] = ()) -> Any:
-    """``function(*args)``; an error it raises (other than NotImplementedError) fails the check with its words."""
-    try:
-        return function(*args)
-    except NotImplementedError:
-        raise
-    except Exception as err:  # whatever the learner's code raised is shown, with the hints for it
-        kind = type(err)
-        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-        fail(what, f"raised {name}: {err}", err, hints)
 
 
 # ---- the cache key -----------------------------------------------------------------------------------------------
@@ -81,7 +69,7 @@ def test_stage_cache_key_is_the_sha256_of_canonical_json(ex) -> None:
     for deps, params, code in KEY_CASES:
         what = f"stage_cache_key({deps!r}, {params!r}, {code!r})"
         hints = _key_hints(deps, params, code)
-        got = _run(what, ex.stage_cache_key, (dict(deps), dict(params), code), hints)
+        got = call_learner(what, ex.stage_cache_key, (dict(deps), dict(params), code), hints)
         expect(isinstance(got, str), what, f"expected a str of 64 hex digits, got {type(got).__name__}", got, hints)
         expect_equal(got, _canonical(deps, params, code), what, hints)
 
@@ -97,9 +85,9 @@ def test_stage_cache_key_ignores_dict_order_and_changes_with_every_input(ex) -> 
     rng = random.Random(0)
     deps = {"data/splits/train.jsonl": "aa", "data/splits/dev.jsonl": "bb", "data/splits/test.jsonl": "cc"}
     params = {"generator": {"steps": 16, "rank": 8, "learning_rate": 1e-3, "targets": "q_proj,v_proj"}, "seed": 0}
-    key = _run("stage_cache_key(deps, params, 'code')", ex.stage_cache_key, (deps, params, "code"))
+    key = call_learner("stage_cache_key(deps, params, 'code')", ex.stage_cache_key, (deps, params, "code"))
     for attempt in range(5):
-        again = _run("stage_cache_key of the same values filled in another order", ex.stage_cache_key,
+        again = call_learner("stage_cache_key of the same values filled in another order", ex.stage_cache_key,
                      (_shuffled(deps, rng), _shuffled(params, rng), "code"))
         expect_equal(again, key, f"the key of the same deps and params filled in another order (try {attempt + 1})",
                      [(None, "sort the keys at every level (json.dumps sorts nested dicts too with sort_keys=True)")])
@@ -115,7 +103,7 @@ def test_stage_cache_key_ignores_dict_order_and_changes_with_every_input(ex) -> 
     }
     seen = {key: "the original inputs"}
     for change, args in changed.items():
-        got = _run(f"stage_cache_key after changing {change}", ex.stage_cache_key, args)
+        got = call_learner(f"stage_cache_key after changing {change}", ex.stage_cache_key, args)
         expect(got not in seen, f"stage_cache_key after changing {change}",
                f"gives the same key as {seen.get(got)}: a cache would reuse a stale result", got,
                [(None, "every input (deps' names and hashes, every parameter, the code hash) must go into the key")])
@@ -200,7 +188,7 @@ def test_diff_manifests_on_manifests_written_by_hand(ex) -> None:
         what = f"diff_manifests({shown}, {'RUN_B' if after is RUN_B else json.dumps(after)}" + (
             f", ignore={set(ignore)})" if ignore is not None else ")")
         hints = _diff_hints(before, after, expected)
-        got = _run(what, ex.diff_manifests, args, hints)
+        got = call_learner(what, ex.diff_manifests, args, hints)
         expect(isinstance(got, list) and all(isinstance(c, Change) for c in got), what,
                f"expected a list of Change, got {got!r}", got, hints)
         expect_equal(got, expected, what, hints)
@@ -208,7 +196,7 @@ def test_diff_manifests_on_manifests_written_by_hand(ex) -> None:
 
 def test_diff_manifests_leaves_its_inputs_alone(ex) -> None:
     before, after = json.loads(json.dumps(RUN_A)), json.loads(json.dumps(RUN_B))
-    _run("diff_manifests(RUN_A, RUN_B)", ex.diff_manifests, (before, after))
+    call_learner("diff_manifests(RUN_A, RUN_B)", ex.diff_manifests, (before, after))
     expect(before == RUN_A and after == RUN_B, "diff_manifests(RUN_A, RUN_B)", "changed the manifests it was given",
            hints=[(None, "build new dicts or paths; do not pop or delete keys from the manifests")])
 
@@ -339,7 +327,7 @@ def test_sse_events_streams_pieces_then_done(ex) -> None:
     for name, pieces, expected in SSE_CASES:
         what = f"list(sse_events({name}))"
         hints = _sse_hints(expected)
-        got = _run(what, lambda p=pieces: list(ex.sse_events(p())), (), hints)
+        got = call_learner(what, lambda p=pieces: list(ex.sse_events(p())), (), hints)
         expect_equal(got, expected, what, hints)
 
 
@@ -351,11 +339,11 @@ def test_sse_events_sends_each_piece_as_soon_as_it_comes(ex) -> None:
             taken.append(piece)
             yield piece
 
-    events = _run("sse_events(pieces)", ex.sse_events, (pieces(),))
+    events = call_learner("sse_events(pieces)", ex.sse_events, (pieces(),))
     expect(isinstance(events, Iterator), "sse_events(pieces)",
            f"expected an iterator (a generator function, with yield), got {type(events).__name__}", events,
            [(None, "write it as a generator: `yield` each event instead of building and returning a list")])
-    first = _run("next(sse_events(pieces))", next, (events,))
+    first = call_learner("next(sse_events(pieces))", next, (events,))
     expect_equal(first, 'data: {"text": "one"}\n\n', "the first event of sse_events(['one', ' two', ' three'])")
     expect_equal(taken, ["one"], "the pieces read when the first event is sent",
                  [(None, "yield each event as soon as its piece arrives: the browser shows the reply while it is "

@@ -56,6 +56,19 @@ def fail(what: str, detail: str, got: Any = None, hints: Sequence[Hint] = ()) ->
     raise CheckFailure("\n".join(lines))
 
 
+def call_learner(what: str, function: Callable[..., Any], args: tuple, hints: Sequence[Hint] = ()) -> Any:
+    """``function(*args)``; an error it raises (other than NotImplementedError, which marks an untouched stub) fails
+    the check as ``what`` with the error's own words and the hints that apply to it."""
+    try:
+        return function(*args)
+    except NotImplementedError:
+        raise
+    except Exception as err:  # whatever the learner's code raised is shown, with the hints for it
+        kind = type(err)
+        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        fail(what, f"raised {name}: {err}", err, hints)
+
+
 def expect(condition: bool, what: str, detail: str, got: Any = None, hints: Sequence[Hint] = ()) -> None:
     """Fail with ``what: detail`` unless ``condition`` holds."""
     if not condition:
