@@ -26,6 +26,7 @@ LESSON_FIGURES: dict[int, tuple[str, ...]] = {
     7: ("model_memory_vs_ram.png", "bench_decode_speed.png", "scaling_loss_vs_params.png", "scaling_isoflop.png",
         "quantization_by_size.png"),
     8: ("fewshot_curves.png", "cot_by_level.png", "soft_prompt_training.png"),
+    9: ("stage_seconds.png", "latency.png", "app_page.png"),
 }
 
 

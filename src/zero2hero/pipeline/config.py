@@ -24,7 +24,7 @@ FINE_FOODS = "fine-foods"
 BUILTIN_RULES = "builtin"
 DEFAULT_BASES = {"classifier": "minilm", "generator": "smollm2"}
 BACKENDS = ("llamacpp", "transformers")
-GGUF_FORMATS = ("q8_0", "f16", "f32")
+GGUF_FORMATS = ("q8_0", "q4_0", "q5_0", "q4_k", "f32")  # what chapter 7's writer (zero2hero.llama.gguf_writer) makes
 
 
 def _require(condition: bool, setting: str, value: Any, allowed: str) -> None:

@@ -29,7 +29,7 @@ from zero2hero.pipeline.stage_io import read_splits, replaced_dir, run_torchrun
 
 LABELS = ("sentiment", "topic")
 EVALUATIONS_PER_EPOCH = 4  # dev evaluations (and checkpoints) per epoch
-PATIENCE = 3  # evaluations without a better dev macro-F1 before stopping
+PATIENCE = EVALUATIONS_PER_EPOCH  # a whole epoch of evaluations without a better dev macro-F1 stops training
 
 
 def label_splits(splits: dict[str, list[dict[str, Any]]], label: str) -> LabelledSplits:
