@@ -1,10 +1,11 @@
 """Lab 9 — the review desk end to end: a DVC pipeline from raw reviews to a served web app, measured.
 
 The pipeline (:mod:`zero2hero.pipeline`) runs from scratch in a fresh workspace, then again unchanged (every stage
-cached), then with one setting changed (only the stages that depend on it rerun, and the manifest diff says why the
-two runs differ). The evaluation compares the fine-tuned classifier and reply generator with prompting alone. The
-app (:mod:`zero2hero.app`) then serves the workspace on loopback: a load test measures latency percentiles and
-throughput and checks that no answer is lost or wrong, and a real browser (Debian's Chromium) takes a screenshot.
+cached). The evaluation compares the fine-tuned classifier and reply generator with prompting alone. The app
+(:mod:`zero2hero.app`) then serves the workspace on loopback: a load test measures latency percentiles and throughput
+and checks that no answer is lost or wrong, and a real browser (Debian's Chromium) takes a screenshot. Last, one
+setting changes (only the stages that depend on it rerun, and the manifest diff says why the two runs differ), so the
+workspace is left with that setting.
 
 The steps are the helpers of :mod:`zero2hero.labs.ch09_steps`.
 """
@@ -55,12 +56,12 @@ def run(config: Config, ctx: RunContext) -> LabResult:
     result.add(steps.first_run())
     ctx.step("the same pipeline again, nothing changed: every stage cached")
     result.add(steps.unchanged_run())
-    ctx.step(f"one setting changed ({config.changed_setting}): only what depends on it reruns")
-    result.add(steps.changed_run())
     ctx.step("evaluation: the fine-tuned models against prompting alone")
     result.add(steps.evaluation())
     ctx.step("serving the bundle: a load test on loopback")
     result.add(steps.load_test())
     ctx.step("the page in a real browser")
     result.add(steps.screenshot())
+    ctx.step(f"one setting changed ({config.changed_setting}): only what depends on it reruns")
+    result.add(steps.changed_run())
     return result
