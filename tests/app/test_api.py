@@ -4,7 +4,6 @@ generation must be held open), on both backends."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 
@@ -13,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.app.conftest import LABELS, REVIEW
+from tests.app.held_desk import HeldDesk
 from zero2hero.app.limits import Limits
 from zero2hero.app.server import create_app
 
@@ -123,25 +123,6 @@ def test_batch_errors(client: TestClient, desk) -> None:
     assert response.status_code == 415
     assert client.post("/api/batch", json={"texts": ["ok", ""]}).json()["problems"] == [
         'item 2: "text" must be a non-blank string']
-
-
-class HeldDesk:
-    """The tiny desk, but each reply writes one piece and then waits until the test releases it."""
-
-    def __init__(self, desk) -> None:
-        self.desk, self.release = desk, threading.Event()
-        self.name, self.labels, self.limits = desk.name, desk.labels, desk.limits
-
-    def health(self) -> dict:
-        return self.desk.health()
-
-    def classify(self, texts: list[str]) -> list[dict]:
-        return self.desk.classify(texts)
-
-    def reply_pieces(self, text: str, max_new_tokens: int) -> Iterator[str]:
-        yield "Thank you"
-        self.release.wait(timeout=30)
-        yield " for your review."
 
 
 def test_generations_beyond_the_limit_are_429_and_slots_come_back(transformers_desk) -> None:

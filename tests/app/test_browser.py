@@ -7,14 +7,13 @@ Skipped where Chromium or Playwright is missing, unless ``Z2H_REQUIRE_BROWSER=1`
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.app.conftest import LABELS, REVIEW
+from tests.app.held_desk import HeldDesk
 from tests.app.test_api import parse_sse
 from zero2hero.app.screenshot import CHROMIUM, FINISHED, launch_browser, page_screenshot, read_page
 
@@ -51,32 +50,13 @@ def test_the_page_shows_the_labels_and_the_apis_reply(served: str, tmp_path: Pat
     assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-class HeldDesk:
-    """The tiny desk whose replies write one piece, then wait for the test: the page must show it meanwhile."""
-
-    def __init__(self, desk) -> None:
-        self.desk, self.release = desk, threading.Event()
-        self.name, self.labels, self.limits = desk.name, desk.labels, desk.limits
-
-    def health(self) -> dict:
-        return self.desk.health()
-
-    def classify(self, texts: list[str]) -> list[dict]:
-        return self.desk.classify(texts)
-
-    def reply_pieces(self, text: str, max_new_tokens: int) -> Iterator[str]:
-        yield "Thank you,"
-        self.release.wait(timeout=30)
-        yield " we are glad."
-
-
 def test_the_reply_appears_while_it_is_written_and_errors_are_shown(transformers_desk) -> None:
     from playwright.sync_api import sync_playwright
 
     from zero2hero.app.background import serving
     from zero2hero.app.server import create_app
 
-    held = HeldDesk(transformers_desk)
+    held = HeldDesk(transformers_desk, "Thank you,", " we are glad.")
     with serving(create_app(held, transformers_desk.limits)) as base_url, sync_playwright() as playwright:
         browser = launch_browser(playwright)
         try:
