@@ -20,7 +20,8 @@ def write(folder: Path, settings: dict) -> Path:
 def test_the_shipped_config_is_the_full_size_default() -> None:
     config = load_config()
     assert config.name == "review-desk" and not config.quick and config.run_name == "review-desk"
-    assert config.data.max_reviews is None and config.generator.steps == 200
+    shipped = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    assert config.data.max_reviews is None and config.generator.steps == shipped["generator"]["steps"]
     assert config.classifier.base == "minilm" and config.generator.base == "smollm2"
     assert config.classifier.processes == 2 and config.export.gguf_format == "q8_0"
 
