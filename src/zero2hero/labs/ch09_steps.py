@@ -33,6 +33,7 @@ class DeskSteps:
     def __init__(self, config: Config, ctx: RunContext, workspace: Path) -> None:
         self.config, self.ctx, self.workspace = config, ctx, workspace
         self.first_manifest: dict[str, Any] = {}
+        self._desk: Any = None  # the served desk, loaded once for the load test and the screenshot
 
     def _run(self, overrides: list[str]) -> ProjectRun:
         from zero2hero.pipeline.config import load_config
@@ -40,6 +41,14 @@ class DeskSteps:
 
         config = load_config(self.config.config_file or None, quick=self.config.quick, overrides=overrides)
         return run_project(config, self.workspace, progress=lambda line: None)
+
+    def desk(self) -> Any:
+        """The workspace's review desk (zero2hero.app), loaded on first use with the configured backend."""
+        from zero2hero.app.desk import load_desk
+
+        if self._desk is None:
+            self._desk = load_desk(self.workspace, self.config.backend)
+        return self._desk
 
     def first_run(self) -> Section:
         run = self._run([])
@@ -94,13 +103,11 @@ class DeskSteps:
 
     def load_test(self) -> Section:
         from zero2hero.app.background import serving
-        from zero2hero.app.desk import load_desk, read_bundle
-        from zero2hero.app.limits import Limits
         from zero2hero.app.loadtest import run_load_test
         from zero2hero.app.server import create_app
 
-        limits = Limits.from_dict(read_bundle(self.workspace)["limits"])
-        desk = load_desk(self.workspace, self.config.backend)
+        desk = self.desk()
+        limits = desk.limits
         texts = held_out_reviews(self.workspace, 8)
         with serving(create_app(desk, limits)) as url:
             classify = run_load_test(url, self.config.classify_requests, self.config.classify_concurrency,
@@ -128,8 +135,6 @@ class DeskSteps:
 
     def screenshot(self) -> Section:
         from zero2hero.app.background import serving
-        from zero2hero.app.desk import load_desk, read_bundle
-        from zero2hero.app.limits import Limits
         from zero2hero.app.screenshot import page_screenshot
         from zero2hero.app.server import create_app
         from zero2hero.errors import AssetMissingError
@@ -138,10 +143,9 @@ class DeskSteps:
         if not self.config.screenshot:
             section.notes.append("The screenshot was switched off (`--screenshot false`).")
             return section
-        limits = Limits.from_dict(read_bundle(self.workspace)["limits"])
-        desk = load_desk(self.workspace, self.config.backend)
+        desk = self.desk()
         try:
-            with serving(create_app(desk, limits)) as url:
+            with serving(create_app(desk, desk.limits)) as url:
                 shown = page_screenshot(url, self.ctx.out_dir / "app_page.png", SCREENSHOT_REVIEW)
         except AssetMissingError as err:
             section.notes.append(f"No screenshot: {err} ({err.hint}).")
