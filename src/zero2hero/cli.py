@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from zero2hero.cli_prefs import prefs_app
 from zero2hero.cli_project import project_app
 from zero2hero.cli_serve import project_batch, serve
 from zero2hero.errors import InputError, UnknownNameError, Zero2HeroError
@@ -424,6 +425,10 @@ app.add_typer(project_app, name="project", help="The review desk's pipeline (cha
               "stale, diff two runs' manifests, classify a file.")
 project_app.command("batch")(project_batch)
 app.command("serve")(serve)
+
+# Chapter 10: preference pairs made by rules and judged by you (`z2h prefs build/label`).
+app.add_typer(prefs_app, name="prefs", help="Preference pairs (chapter 10): build them by rules, or judge pairs "
+              "yourself.")
 
 
 @prompt_app.command("list")

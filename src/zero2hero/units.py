@@ -34,6 +34,7 @@ UNIT_SUFFIXES: dict[str, str] = {
     "_identical": "bool",
     "_ppl": "perplexity",
     "_loss": "nats",
+    "_nats": "nats",  # an information quantity that is not a loss, e.g. a KL divergence
     "_accuracy": "accuracy",
     "_f1": "F1",
     "_cosine": "cosine",
