@@ -11,7 +11,7 @@ from zero2hero.bench import BenchResult, available_benchmarks, contract_problems
 from zero2hero.cli import app
 
 # They load SmolLM2 and run several engines, or train.
-HEAVY = {"generate", "quant", "finetune", "lora", "llama", "prompt"}
+HEAVY = {"generate", "quant", "finetune", "lora", "llama", "prompt", "align"}
 BENCHES = [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in available_benchmarks()]
 _results: dict[str, BenchResult] = {}
 
@@ -35,7 +35,7 @@ def test_quick_run_follows_the_contract(name: str) -> None:
     result = quick(name)
     assert result.name == name and result.tables and result.notes
     assert contract_problems(result.figures) == []
-    ratios = [k for k in result.figures if k.startswith("speedup_")]
+    ratios = [k for k in result.figures if k.endswith("_ratio") and "speed" in k and "_over_" in k]
     assert ratios and all(result.figures[k] > 0 for k in ratios), "each bench reports a ratio against its peer"
     json.dumps(result.figures)  # plain JSON, as `z2h bench --json` prints it
 
@@ -148,6 +148,18 @@ def test_llama_runs_every_path_on_the_same_gguf() -> None:
             < rows["ours_int8_fused"]["weight_read_bytes_per_token"] < fp32_bytes)
     ratio = rows["ours_fp32"]["decode_tokens_per_s"] / rows["transformers_fp32"]["decode_tokens_per_s"]
     assert f["speedup_ours_fp32_over_transformers_fp32_ratio"] == pytest.approx(ratio)
+
+
+@pytest.mark.heavy
+def test_align_times_our_sft_and_dpo_steps_against_trl() -> None:
+    import math
+
+    f = quick("align").figures
+    for kind in ("sft", "dpo"):
+        for trainer in ("ours", "trl"):
+            assert f[f"{kind}_{trainer}_step_s"] > 0
+        ratio = f[f"{kind}_speed_ours_over_trl_ratio"]
+        assert math.isfinite(ratio) and ratio == pytest.approx(f[f"{kind}_trl_step_s"] / f[f"{kind}_ours_step_s"])
 
 
 @pytest.mark.heavy
