@@ -57,11 +57,11 @@ test-fast: setup
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/z2h bench all
 
-# The figures the lessons embed, regenerated from full lab runs into course/NN-*/figures/ (about two hours on
+# The figures the lessons embed, regenerated from full lab runs into course/NN-*/figures/ (about three hours on
 # 2 cores: the labs of chapters 5 and 6 train for most of it).
 figures: setup
 	runs=$$(mktemp -d) && \
-	for n in 1 2 3 4 5 6 7 8 9; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
+	for n in 1 2 3 4 5 6 7 8 9 10; do HF_HUB_OFFLINE=1 $(BIN)/z2h lab $$n --full --out $$runs || exit 1; done && \
 	$(BIN)/python -m zero2hero.course_figures $$runs && rm -rf $$runs
 
 clean:

@@ -27,6 +27,7 @@ LESSON_FIGURES: dict[int, tuple[str, ...]] = {
         "quantization_by_size.png"),
     8: ("fewshot_curves.png", "cot_by_level.png", "soft_prompt_training.png"),
     9: ("stage_seconds.png", "latency.png", "app_page.png"),
+    10: ("sft_loss.png", "reward_loss.png", "dpo_loss.png", "grpo_reward.png", "clip_loss.png", "captions.png"),
 }
 
 

@@ -10,7 +10,7 @@ from zero2hero.labs import get_lab
 from zero2hero.labs.runner import LabRun, make_config, run_lab
 
 # Labs that load a pretrained causal LM or train for tens of seconds: their quick runs are marked heavy.
-HEAVY_LABS = {3, 4, 5, 6, 7, 8, 9}
+HEAVY_LABS = {3, 4, 5, 6, 7, 8, 9, 10}
 
 
 @pytest.fixture(scope="session")
