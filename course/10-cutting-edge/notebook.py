@@ -125,7 +125,8 @@ print("rewards:", rewards.tolist(), "advantages:", [round(a, 2) for a in advanta
 # %%
 images, texts = torch.randn(4, 8), torch.randn(4, 8)
 print(f"InfoNCE on random embeddings {contrastive_loss(images, texts, 0.07).item():.3f}, on matched ones "
-      f"{contrastive_loss(images, images, 0.07).item():.3f} (a uniform guess among 4 would score log 4 = {math.log(4):.3f})")
+      f"{contrastive_loss(images, images, 0.07).item():.3f} (a uniform guess among 4 scores log 4 = "
+      f"{math.log(4):.3f})")
 scenes, unseen = scene_sets(per_combination=4, seed=0)
 digits_train, digits_test = digit_sets(seed=0)
 clip, losses = train_clip(mix(scenes, digits_train), CLIPConfig(epochs=3, seed=0))
