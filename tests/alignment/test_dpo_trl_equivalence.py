@@ -12,24 +12,13 @@ import math
 import pytest
 import torch
 
+from tests.alignment.pairs import PAIRS
 from tests.pipeline.tiny_models import write_tiny_generator_base
 from zero2hero.alignment.dpo import dpo_loss, encode_pairs, sequence_logprobs, trl_dpo_loss
-from zero2hero.alignment.preferences import PreferencePair
 from zero2hero.alignment.sft import collate
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
-PAIRS = [
-    PreferencePair("What is 3 + 4?", "7", "8", "correct"),
-    PreferencePair("Spell the word 'garden' backwards.", "nedrag",
-                   "Sure! Here is the answer: nedrag. I hope this helps, and let me know if you have any other "
-                   "questions.", "concise"),
-    PreferencePair("Convert to JSON: city: lemon", '{"city": "lemon"}', "city = lemon", "format"),
-    PreferencePair("Is this review positive (5 stars) or negative (fewer stars)?\n\nThe tea arrived stale and the "
-                   "box was crushed.", "negative", "positive", "correct"),
-    PreferencePair("Join these words with dashes, no spaces: tiger violin winter", "tiger-violin-winter",
-                   "tiger, violin, winter", "format"),
-]
 
 
 @pytest.fixture(scope="module")

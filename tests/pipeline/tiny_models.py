@@ -33,21 +33,9 @@ def write_tiny_classifier_base(folder: Path, seed: int = 0) -> Path:
 
 def write_tiny_generator_base(folder: Path, seed: int = 0) -> Path:
     """Save a 2-layer, 64-wide ``LlamaForCausalLM`` (tied embeddings, like SmolLM2) with SmolLM2's tokenizer."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from zero2hero.alignment.step_timing import write_tiny_llama
 
-    from zero2hero.assets import load_tokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer("smollm2")
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=128, max_position_embeddings=1024,
-                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return write_tiny_llama(folder, seed)
 
 
 TINY_SECTIONS: dict[str, dict[str, Any]] = {

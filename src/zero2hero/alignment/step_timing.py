@@ -202,15 +202,17 @@ def _trl_steps(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, workl
     return run
 
 
-def write_tiny_llama(folder: Path) -> Path:
-    """A 2-layer, 64-wide Llama with SmolLM2's tokenizer and chat template, saved into ``folder`` (quick runs)."""
+def write_tiny_llama(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer, 64-wide Llama (tied embeddings, like SmolLM2) with SmolLM2's tokenizer and chat template, saved
+    into ``folder``: the quick bench's model, and the tests' stand-in for SmolLM2."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from zero2hero.assets import load_tokenizer
 
+    folder.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer("smollm2")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                          num_key_value_heads=2, intermediate_size=128, max_position_embeddings=1024,
                          tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
