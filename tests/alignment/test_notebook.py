@@ -24,7 +24,8 @@ def test_notebook_runs_and_its_claims_hold() -> None:
     out = done.stdout
     assert "templates in both splits: 0" in out
     masked = re.search(r"^(\d+) tokens, (\d+) of them prompt \(masked\); learned: (\[.*\])$", out, re.M)
-    assert masked and int(masked[2]) < int(masked[1]) and "42" in masked[3] and "<|im_end|>" in masked[3], out
+    assert masked and int(masked[2]) < int(masked[1]), out
+    assert masked[3].startswith("['4', '2', '<|im_end|>'"), out  # SmolLM2 writes 42 as two digits, then ends the turn
     ours, theirs = map(float, re.search(r"^SFT loss: ours ([\d.]+), TRL ([\d.]+)", out, re.M).groups())
     assert abs(ours - theirs) < 1e-4
     before, after = map(float, re.search(r"before ([\d.]+), after 8 LoRA steps ([\d.]+)$", out, re.M).groups())
@@ -38,4 +39,4 @@ def test_notebook_runs_and_its_claims_hold() -> None:
     assert [float(r) for r in rewards[1].split(",")] == [1.0, 1.0, 0.0, 0.0]
     assert abs(sum(float(a) for a in rewards[2].split(","))) < 0.05
     accuracy = float(re.search(r"held-out digits zero-shot accuracy ([\d.]+) \(chance 0.100\)", out)[1])
-    assert accuracy > 0.3
+    assert accuracy > 0.25  # 0.44 and 0.54 measured (2 threads, 1 thread); chance is 0.1
