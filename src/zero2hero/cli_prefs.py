@@ -6,27 +6,18 @@ is printed on one line with a hint, exit code 1.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from zero2hero.cli_output import console, err_console, fail
 from zero2hero.errors import Zero2HeroError
 from zero2hero.files import os_error
 
 prefs_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="Preference pairs (chapter 10): build them by rules, or judge pairs yourself.")
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(error: Zero2HeroError) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
-    raise typer.Exit(1)
 
 
 @prefs_app.command("label")
@@ -45,9 +36,9 @@ def prefs_label(
         summary = label_pairs(file, target, ask=input, show=lambda text: console.print(escape(text), highlight=False),
                               seed=seed)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     except KeyboardInterrupt:
         err_console.print(f"[bold red]interrupted[/] — every judgement so far is saved in {escape(str(target))}; "
                           "run the same command again to go on", highlight=False)
@@ -73,8 +64,8 @@ def prefs_build(
         pairs = build_pairs(build_instructions(per_template=per_template, seed=seed), seed=seed)
         save_pairs(out, pairs)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     rules = ", ".join(f"{rule} {count}" for rule, count in sorted(Counter(p.rule for p in pairs).items()))
     console.print(f"wrote {len(pairs)} pairs ({rules}) to [bold]{escape(str(out))}[/]", highlight=False)

@@ -7,29 +7,21 @@ is printed on one line with a hint, exit code 1.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from zero2hero.cli_output import console, err_console, fail
 from zero2hero.errors import InputError, Zero2HeroError
 from zero2hero.files import os_error
 
 project_app = typer.Typer(no_args_is_help=True, add_completion=False,
                           help="The chapter 9 project: a reproducible pipeline (DVC) from raw reviews to a served app.")
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(error: Zero2HeroError) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
-    raise typer.Exit(1)
 
 
 @project_app.command("run")
@@ -53,9 +45,9 @@ def project_run(
         run = run_project(settings, workspace or default_workspace(settings),
                           progress=lambda line: console.print(escape(line), highlight=False))
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/] — run the same command again: finished stages are kept and "
                           "training resumes from its checkpoint", highlight=False)
@@ -92,12 +84,12 @@ def project_status(
         done = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=workspace, env=dvc_environment(),
                               capture_output=True, text=True, check=False)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        _fail(Zero2HeroError(f"dvc status failed: {last[0]}", f"run `python -m dvc status` in {workspace}"))
+        fail(Zero2HeroError(f"dvc status failed: {last[0]}", f"run `python -m dvc status` in {workspace}"))
     console.print(escape(done.stdout.rstrip() or "every stage is up to date"), highlight=False)
 
 
@@ -112,7 +104,7 @@ def project_diff(
     try:
         before, after = (_read_manifest(path) for path in (manifest_a, manifest_b))
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     lines = explain(diff_manifests(before, after))
     console.print(escape("\n".join(lines) if lines else "the two runs do not differ (times aside)"), highlight=False)
 
