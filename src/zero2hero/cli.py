@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from zero2hero.cli_output import console, err_console, fail
 from zero2hero.cli_prefs import prefs_app
 from zero2hero.cli_project import project_app
 from zero2hero.cli_serve import project_batch, serve
@@ -26,17 +26,8 @@ from zero2hero.files import os_error
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="zero2hero — LLM zero to hero: labs, exercise checks and benchmarks, on your CPU.")
-# Piped into a file or a log, rich would squeeze wide tables into 80 columns: give them room instead.
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
-err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
 OutOption = Annotated[Path, typer.Option("--out", help="Folder that receives run directories.")]
-
-
-def _fail(error: Zero2HeroError) -> None:
-    err_console.print(f"[bold red]error:[/] {error.message}" + (f" — {error.hint}" if error.hint else ""),
-                      highlight=False)
-    raise typer.Exit(1)
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[object]]) -> None:
@@ -105,9 +96,9 @@ def lab(
                              option_names={"text_file": "--text", "prompts": "--prompts"})
         run = run_lab(info, config, out, _progress_printer())
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:  # a full disk or a folder that became read-only while the lab ran
-        _fail(os_error(error))
+        fail(os_error(error))
     _show_metrics(run.result)
     console.print(f"\n[bold green]done[/] in {run.seconds:.1f} s — report: [bold]{run.folder / 'report.md'}[/]")
 
@@ -124,9 +115,9 @@ def tour(out: OutOption = Path("runs")) -> None:
     try:
         folder, runs = run_tour(out, _progress_printer())
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     _print_table("tour", ["chapter", "lab", "seconds", "report"],
                  [[r.chapter, r.result.title, r.seconds, str(r.folder / "report.md")] for r in runs])
     console.print(f"\n[bold green]tour done[/] — combined report: [bold]{folder / 'report.md'}[/]")
@@ -156,13 +147,13 @@ def check(
                       f"[dim]— chapter {chapter}, at most {timeout:g} s per check[/]", highlight=False)
         outcomes = run_checks(chapter, target, timeout, _show_outcome)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/] — the checks did not finish, so nothing was recorded; "
                           f"run `z2h check {chapter}` again", highlight=False)
         raise typer.Exit(130) from None
     if not outcomes:
-        _fail(Zero2HeroError(f"no checks ran for chapter {chapter}", "nothing was recorded; run `pytest "
+        fail(Zero2HeroError(f"no checks ran for chapter {chapter}", "nothing was recorded; run `pytest "
                              f"tests/exercises/test_ch{chapter:02d}_exercises.py` to see why"))
     passed = sum(o.passed for o in outcomes)
     if own_file:
@@ -200,7 +191,7 @@ def tokenize(
             raise Zero2HeroError("no text to tokenize", 'pass it as an argument (z2h tokenize "Hello") or with --file')
         results = tokenize_all(text)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     if as_json:
         print(json.dumps({r.name: {"pieces": r.pieces, "ids": r.ids} for r in results}, ensure_ascii=False))
         return
@@ -244,7 +235,7 @@ def generate(
             model, load_model = adapter_loader(adapter, model)
         out = generate_text(prompt, model or "smollm2", engine, chat, cfg, on_text, load_model)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     if as_json:
         print(out.to_json())
     else:
@@ -323,9 +314,9 @@ def finetune(
                                 **{name: value for name, value in given.items() if value is not None})
         run = run_finetune(config, out, resume, _progress_printer())
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/] — to continue, run the same command with --resume and the "
                           ".unfinished folder named above", highlight=False)
@@ -382,9 +373,9 @@ def classify(
         load = load_adapted_classifier if adapter_folder(model_dir) else load_classifier
         predictions = run_classify(model_dir, texts, batch_size, load=load)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     if as_json:
         print(json.dumps([{"text": t, "label": p.label, "probability": p.probability,
                            "probabilities": p.probabilities} for t, p in zip(texts, predictions, strict=True)],
@@ -410,9 +401,9 @@ def lora_merge(
     try:
         folder = merge_adapter_folder(adapter_dir, out)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     console.print(f"[bold green]merged[/] — model: [bold]{folder}[/]")
 
 
@@ -442,7 +433,7 @@ def prompt_list() -> None:
             ps = load_prompt_set(name)
             rows.append([name, ps.kind, ", ".join(ps.templates), len(ps.items), len(ps.pool), ps.description])
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     _print_table("built-in prompt sets", ["name", "kind", "templates", "items", "pool", "description"], rows)
 
 
@@ -485,9 +476,9 @@ def prompt_run(
 
             folder, results = run_prompt_set(config, out, on_condition)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     from zero2hero.prompting.report import comparisons, metrics_table
 
     table = metrics_table(results)
@@ -508,9 +499,9 @@ def prompt_score(
     try:
         table = score_rubric(run, rubric)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     except OSError as error:
-        _fail(os_error(error))
+        fail(os_error(error))
     _print_table(table.title, table.columns, table.rows)
     console.print(f"[bold green]written[/] — [bold]{run / 'rubric.md'}[/]")
 
@@ -527,7 +518,7 @@ def prompt_compare(
     try:
         result = compare_runs(run_a, run_b)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     c = result.comparison
     _print_table(f"{result.items} common items", ["run", "condition", "accuracy [95% CI]"],
                  [["A", result.condition_a, interval_text(c.a)], ["B", result.condition_b, interval_text(c.b)],
@@ -557,7 +548,7 @@ def plan(
             bandwidth = plans[0].bandwidth_gb_per_s if plans else None
             plans.append(make_plan(arch, fmt.lower(), context, batch, bandwidth, file_bytes=file_bytes))
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     ram = plans[0].ram
     _print_table(f"plan at {context:,} tokens × batch {batch}: {plans[0].bandwidth_gb_per_s:.1f} GB/s measured, RAM "
                  f"{ram.total_bytes / 1e9:.1f} GB ({ram.available_bytes / 1e9:.1f} GB free)", *plan_rows(plans))
@@ -567,7 +558,7 @@ def plan(
         try:
             rows = check_smollm2(progress=_progress_printer())
         except Zero2HeroError as error:
-            _fail(error)
+            fail(error)
         _print_table("SmolLM2: predicted vs measured", *check_table(rows))
 
 
@@ -584,7 +575,7 @@ def assets(
     missing = [d.name for d in defaults if not d.installed]
     _print_table("offline defaults", ["name", "what", "installed", "size", "path / install", "licence"], rows)
     if require and missing:
-        _fail(Zero2HeroError(f"missing offline defaults: {', '.join(missing)}", "run `make setup`"))
+        fail(Zero2HeroError(f"missing offline defaults: {', '.join(missing)}", "run `make setup`"))
 
 
 @app.command()
@@ -623,7 +614,7 @@ def bench(
                 console.print(f"[dim]›[/] running [bold]{bench_name}[/] — {module.DESCRIPTION}", highlight=False)
             results[bench_name] = module.run(quick=quick)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     if as_json:
         figures = {n: r.figures for n, r in results.items()}
         print(json.dumps(figures[name] if name != "all" else figures, indent=2))

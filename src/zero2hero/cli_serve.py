@@ -10,14 +10,10 @@ from typing import Annotated
 
 import typer
 
+from zero2hero.cli_output import fail
 from zero2hero.errors import Zero2HeroError
 
 WorkspaceArgument = Annotated[Path, typer.Argument(help="A `z2h project run` workspace (it holds bundle/serve.json).")]
-
-
-def _fail(error: Zero2HeroError) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(1)
 
 
 def serve(
@@ -36,7 +32,7 @@ def serve(
     try:
         desk = load_desk(workspace, backend)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     for note in desk.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"review desk {desk.name} ({desk.generator.backend}) on http://{host}:{port} — Ctrl-C stops it")
@@ -56,5 +52,5 @@ def project_batch(
     try:
         count = classify_file(load_desk(workspace, "transformers"), file, out)
     except Zero2HeroError as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"{count} review(s) classified into {out}")
