@@ -125,11 +125,12 @@ def test_a_few_dpo_steps_raise_the_implicit_reward_margin(tiny, method):
     config = DPOConfig(steps=4, batch_size=3, beta=0.1, learning_rate=learning_rate, method=method, max_length=96)
     messages = []
     # reference=None: LoRA uses the policy with its adapters off, full fine-tuning a frozen copy
-    policy, losses = train_dpo(copy.deepcopy(model), None, tokenizer, PAIRS, config, progress=messages.append)
+    policy, losses = train_dpo(copy.deepcopy(model), None, tokenizer, PAIRS, config,
+                               progress=lambda *step: messages.append(step))
     assert type(policy) is type(model) and not policy.training  # LoRA merged back into a plain model
     assert len(losses) == 4 and abs(losses[0] - math.log(2)) < 1e-5 and losses[-1] < losses[0]
     assert (reward_margins(policy, reference, tokenizer, PAIRS) > 0).all()
-    assert messages == []  # progress is reported every 10 steps
+    assert messages == [(step, 4, loss) for step, loss in enumerate(losses, start=1)]
 
 
 def test_lora_training_keeps_a_passed_reference_frozen(tiny):

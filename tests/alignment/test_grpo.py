@@ -51,10 +51,10 @@ def _tiny(tmp_path):
 
 def test_lora_run_logs_a_reward_per_step_and_merges_the_adapter(tmp_path) -> None:
     model, tokenizer = _tiny(tmp_path)
-    lines: list[str] = []
+    steps: list[tuple[int, int, float]] = []
     words = Instruction("words", "words/0", "Spell 'cat' backwards.", "tac")
     config = GRPORunConfig(steps=2, prompts_per_step=2, generations=2, max_new_tokens=4)
-    history = run_grpo(model, tokenizer, [*SUMS, words], config, progress=lines.append)
+    history = run_grpo(model, tokenizer, [*SUMS, words], config, progress=lambda *step: steps.append(step))
     assert len(history.rewards) == 2 and all(0.0 <= r <= 1.0 for r in history.rewards)
     assert history.kl == [] and history.seconds > 0  # beta 0: no reference model, no KL
     assert [s["step"] for s in history.samples] == [1, 1, 2, 2]
@@ -62,7 +62,7 @@ def test_lora_run_logs_a_reward_per_step_and_merges_the_adapter(tmp_path) -> Non
     for sample in history.samples:  # only arithmetic prompts, each sample scored by the reward function
         assert prompts[sample["prompt"]] == sample["answer"]
         assert sample["reward"] == arithmetic_reward([sample["completion"]], [sample["answer"]])[0]
-    assert lines == [f"GRPO step {i}/2: mean reward {r:.2f}" for i, r in enumerate(history.rewards, 1)]
+    assert steps == [(i, 2, pytest.approx(r)) for i, r in enumerate(history.rewards, 1)]
     assert not any("lora" in name for name, _ in model.named_parameters()) and not model.training
 
 

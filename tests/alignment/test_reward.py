@@ -106,10 +106,10 @@ def test_training_teaches_the_model_to_prefer_the_chosen_responses(tiny_bert_fol
     config = RewardConfig(steps=30, batch_size=4, learning_rate=3e-3, max_length=48, seed=0)
     before = pair_accuracy(model, tokenizer, PAIRS)
     messages = []
-    model, losses = train_reward_model(model, tokenizer, PAIRS, config, progress=messages.append)
+    model, losses = train_reward_model(model, tokenizer, PAIRS, config, progress=lambda *step: messages.append(step))
     assert len(losses) == 30 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
     assert before == 0.0 and pair_accuracy(model, tokenizer, PAIRS) == 1.0
-    assert len(messages) == 3 and messages[-1].startswith("reward model step 30/30")
+    assert [step[:2] for step in messages] == [(i, 30) for i in range(1, 31)] and [s[2] for s in messages] == losses
     assert not model.training
 
 

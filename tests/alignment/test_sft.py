@@ -140,7 +140,7 @@ def test_lora_training_lowers_the_loss_and_returns_a_plain_model_with_merged_wei
     seen = []
     trained, history = train_sft(model, tokenizer, ITEMS, SFTConfig(method="lora", steps=8, batch_size=4,
                                                                     learning_rate=1e-2),
-                                 progress=lambda step, loss: seen.append((step, loss)))
+                                 progress=lambda step, total, loss: seen.append((step, loss)))
     assert type(trained).__name__ == "LlamaForCausalLM"  # the adapter merged, the wrapper gone
     assert [step for step, _ in seen] == list(range(1, 9)) and [loss for _, loss in seen] == history.losses
     assert batch_loss(trained, tokenizer, ITEMS) < before - 0.5

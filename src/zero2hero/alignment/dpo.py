@@ -28,6 +28,7 @@ from zero2hero.alignment.preferences import PreferencePair
 from zero2hero.alignment.response_logits import response_token_logprobs
 from zero2hero.alignment.sft import IGNORE_INDEX, collate, encode_example
 from zero2hero.errors import InputError
+from zero2hero.progress import StepProgress
 
 METHODS = ("lora", "full")
 DEFAULT_LEARNING_RATES = {"full": 5e-6, "lora": 5e-5}  # LoRA's few new weights start at zero: they need larger steps
@@ -166,7 +167,7 @@ def dpo_step(policy, reference, batch: dict[str, torch.Tensor], optimizer: torch
 
 
 def train_dpo(policy, reference, tokenizer, pairs: Sequence[PreferencePair], config: DPOConfig,
-              progress: Callable[[str], None] | None = None) -> tuple[object, list[float]]:
+              progress: StepProgress | None = None) -> tuple[object, list[float]]:
     """Train ``policy`` with the DPO loss on ``pairs``; return it (eval mode) and the loss of each step.
 
     ``policy`` is changed in place (a policy that is already a PEFT model has its adapters merged first). With
@@ -205,8 +206,8 @@ def train_dpo(policy, reference, tokenizer, pairs: Sequence[PreferencePair], con
         batch = pair_batch([encoded[i] for i in order[:config.batch_size]], _pad_id(tokenizer))
         order = order[config.batch_size:]
         losses.append(dpo_step(policy, reference, batch, optimizer, config.beta))
-        if progress is not None and (step + 1) % 10 == 0:
-            progress(f"DPO step {step + 1}/{config.steps}: loss {losses[-1]:.4f}")
+        if progress is not None:
+            progress(step + 1, config.steps, losses[-1])
     if config.method == "lora":
         policy = policy.merge_and_unload()
     return policy.eval(), losses

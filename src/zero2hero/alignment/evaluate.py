@@ -14,6 +14,7 @@ import torch
 
 from zero2hero.alignment.instructions import Instruction, is_correct, tasks_of
 from zero2hero.errors import InputError
+from zero2hero.progress import bar
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -31,7 +32,7 @@ def generate_responses(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.eval()
     responses: list[str] = []
-    for start in range(0, len(prompts), batch_size):
+    for start in bar(range(0, len(prompts), batch_size), "generating responses"):
         # 1. each prompt through the chat template, the assistant's turn opened
         encoded = [list(tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=True,
                                                       add_generation_prompt=True, return_dict=True)["input_ids"])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zero2hero.errors import InputError
+from zero2hero.progress import StepProgress
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -108,13 +109,13 @@ class GRPOHistory:
 
 
 def run_grpo(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: list[Instruction],
-             config: GRPORunConfig, progress: Callable[[str], None] | None = None) -> GRPOHistory:
+             config: GRPORunConfig, progress: StepProgress | None = None) -> GRPOHistory:
     """Train ``model`` in place with TRL's ``GRPOTrainer`` on the arithmetic ``items`` (the others are left out),
     rewarded by :func:`arithmetic_reward`; return the reward curve read from the trainer's logs. The model ends
     in eval mode, a plain transformers model (LoRA merged).
 
-    The prompts go in as chat messages, so TRL applies the tokenizer's chat template. ``progress`` receives one
-    line per step. Runs on the CPU, in float32, without vLLM; the learning rate stays constant.
+    The prompts go in as chat messages, so TRL applies the tokenizer's chat template. ``progress(step, steps, mean
+    reward)`` is called after each step. Runs on the CPU, in float32, without vLLM; the learning rate stays constant.
     """
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -140,9 +141,9 @@ def run_grpo(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: 
                               train_dataset=dataset, processing_class=tokenizer, peft_config=_peft_config(config))
         if trainer.ref_model is not None:  # full fine-tuning with beta > 0: TRL reloaded the model from its path
             trainer.ref_model.load_state_dict(model.state_dict())  # the reference is the policy as it starts
-        trainer.remove_callback(PrinterCallback)  # it prints every log dict; progress gets one line per step
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict; progress hears of every step
         if progress:
-            trainer.add_callback(_progress_lines(progress, config.steps))
+            trainer.add_callback(_progress_callback(progress, config.steps))
         watch = Stopwatch()
         trainer.train()
         seconds = watch.seconds
@@ -180,13 +181,13 @@ def _recording_reward(groups: list[list[dict]], generations: int) -> Callable[..
     return arithmetic_reward_recorded
 
 
-def _progress_lines(progress: Callable[[str], None], steps: int) -> Any:
-    """A trainer callback giving ``progress`` one line per logged step: its number and mean reward."""
+def _progress_callback(progress: StepProgress, steps: int) -> Any:
+    """A trainer callback calling ``progress(step, steps, mean reward)`` at each logged step."""
     from transformers import TrainerCallback
 
-    class ProgressLines(TrainerCallback):
+    class StepReward(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
             if logs and "reward" in logs:
-                progress(f"GRPO step {state.global_step}/{steps}: mean reward {logs['reward']:.2f}")
+                progress(state.global_step, steps, float(logs["reward"]))
 
-    return ProgressLines()
+    return StepReward()

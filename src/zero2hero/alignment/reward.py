@@ -17,7 +17,7 @@ How a (prompt, response) becomes tokens — :func:`encode_for_reward`, shared by
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from tempfile import TemporaryDirectory
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from zero2hero.alignment.preferences import PreferencePair
 from zero2hero.errors import InputError
+from zero2hero.progress import StepProgress
 
 
 def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:
@@ -136,7 +137,7 @@ def pair_loss(model, tokenizer, pairs: Sequence[PreferencePair], max_length: int
 
 
 def train_reward_model(model, tokenizer, pairs: Sequence[PreferencePair], config: RewardConfig,
-                       progress: Callable[[str], None] | None = None) -> tuple[object, list[float]]:
+                       progress: StepProgress | None = None) -> tuple[object, list[float]]:
     """Train ``model`` in place on ``pairs`` for ``config.steps`` AdamW steps; return it (eval mode) and the losses.
 
     Each step takes the next ``batch_size`` pairs of a seeded shuffle (reshuffled once all were seen).
@@ -160,8 +161,8 @@ def train_reward_model(model, tokenizer, pairs: Sequence[PreferencePair], config
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if progress is not None and (step + 1) % 10 == 0:
-            progress(f"reward model step {step + 1}/{config.steps}: loss {loss.item():.4f}")
+        if progress is not None:
+            progress(step + 1, config.steps, losses[-1])
     return model.eval(), losses
 
 

@@ -18,7 +18,7 @@ import copy
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from zero2hero.alignment.sft import collate, encode_example
 from zero2hero.errors import InputError
 from zero2hero.finetuning.batching import epoch_order
 from zero2hero.finetuning.loop import seed_everything
+from zero2hero.progress import StepProgress
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -94,13 +95,13 @@ def with_lora(model: PreTrainedModel) -> Any:
 
 
 def train_sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Instruction],
-              config: SFTConfig, progress: Callable[[int, float], None] | None = None,
+              config: SFTConfig, progress: StepProgress | None = None,
               ) -> tuple[PreTrainedModel, SFTHistory]:
     """Fine-tune ``model`` on ``items`` (prompt → answer) for ``config.steps`` AdamW steps; return it and its history.
 
     The model's weights change in place. With LoRA the adapter is merged into the weights at the end, so the
     returned model is a plain transformers model either way (ready for generation, saving or DPO). ``progress``, if
-    given, is called after each step with the step number (from 1) and its loss.
+    given, is called after each step as ``progress(step, config.steps, loss)`` (steps count from 1).
 
     Each step's loss is :func:`~zero2hero.alignment.sft.sft_loss` of the model's logits, computed without
     materialising them: :func:`sft_step` applies the LM head at the response positions only (same value, same
@@ -127,7 +128,7 @@ def train_sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items:
         losses.append(sft_step(trained, batch, optimizer, parameters))
         tokens += int(batch["attention_mask"].sum())
         if progress is not None:
-            progress(step + 1, losses[-1])
+            progress(step + 1, config.steps, losses[-1])
     seconds = time.perf_counter() - started
     trained.eval()
     # 5. LoRA: fold B·A·alpha/r into each adapted weight and drop the wrapper

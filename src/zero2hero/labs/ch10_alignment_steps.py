@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from zero2hero.progress import step_bar
 from zero2hero.reporting import Figure, RunContext, Section, Table, new_figure
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class AlignmentSteps:
                                     ("full", c.sft_full_steps, c.sft_full_learning_rate)):
             settings = SFTConfig(method=method, steps=steps, batch_size=c.sft_batch_size, learning_rate=rate,
                                  seed=c.seed)
-            model, histories[method] = train_sft(copy.deepcopy(self.base), self.tokenizer, self.train, settings)
+            model, histories[method] = train_sft(copy.deepcopy(self.base), self.tokenizer, self.train, settings,
+                                                 progress=step_bar(f"{method} SFT"))
             scores[method] = instruction_accuracy(model, self.tokenizer, evaluated, c.new_tokens)
             if method == "lora":
                 self.tuned = model.eval()
@@ -143,7 +145,8 @@ class AlignmentSteps:
         test = self.pairs["test"]
         before = pair_accuracy(model, tokenizer, test)
         settings = RewardConfig(steps=c.reward_steps, batch_size=c.reward_batch_size, seed=c.seed)
-        model, losses = train_reward_model(model, tokenizer, self.pairs["train"], settings)
+        model, losses = train_reward_model(model, tokenizer, self.pairs["train"], settings,
+                                          progress=step_bar("reward model"))
         self.reward = (model.eval(), tokenizer)
         section = Section()
         rows = [["all", len(test), before, pair_accuracy(model, tokenizer, test)]]
@@ -172,7 +175,8 @@ class AlignmentSteps:
         settings = DPOConfig(steps=c.dpo_steps, batch_size=c.dpo_batch_size, beta=c.dpo_beta,
                              learning_rate=c.dpo_learning_rate, seed=c.seed)
         # the reference is the policy with its LoRA adapters switched off: the SFT model, without a second copy
-        policy, losses = train_dpo(copy.deepcopy(self.tuned), None, self.tokenizer, self.pairs["train"], settings)
+        policy, losses = train_dpo(copy.deepcopy(self.tuned), None, self.tokenizer, self.pairs["train"], settings,
+                                   progress=step_bar("DPO"))
         after = generate_responses(policy, self.tokenizer, texts, c.new_tokens)
         reward_model, reward_tokenizer = self.reward
 
@@ -204,7 +208,8 @@ class AlignmentSteps:
                                  learning_rate=c.grpo_learning_rate, seed=c.seed)
         # From the SFT model: SmolLM2 as shipped restates the sum before answering ("12 - 3 = 9"), so the
         # first-integer rule gives nearly every sample 0, every group the same reward, and GRPO no signal.
-        history = run_grpo(copy.deepcopy(self.tuned), self.tokenizer, arithmetic, settings)
+        history = run_grpo(copy.deepcopy(self.tuned), self.tokenizer, arithmetic, settings,
+                           progress=step_bar("GRPO", value_name="mean reward"))
         section = Section()
         section.metric("grpo_first_reward_ratio", history.rewards[0], "mean reward of the first step's samples")
         section.metric("grpo_last_reward_ratio", history.rewards[-1], "mean reward of the last step's samples")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zero2hero.progress import step_bar
 from zero2hero.reporting import Figure, RunContext, Section, Table, new_figure
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ class MultimodalSteps:
 
         c = self.config
         self.clip_model, losses = train_clip(mix(self.scenes_train, self.digits_train),
-                                             CLIPConfig(epochs=c.clip_epochs, seed=c.seed))
+                                             CLIPConfig(epochs=c.clip_epochs, seed=c.seed),
+                                             progress=step_bar("tiny CLIP"))
         captions = sorted({scene.caption() for scene in all_scenes()})
         prompts = shape_colour_prompts()
         rows = []
@@ -79,7 +81,8 @@ class MultimodalSteps:
 
         c = self.config
         captioner, losses = train_captioner(self.clip_model, self.scenes_train,
-                                            CaptionerConfig(steps=c.captioner_steps, seed=c.seed))
+                                            CaptionerConfig(steps=c.captioner_steps, seed=c.seed),
+                                            progress=step_bar("captioner"))
         section = Section()
         rows, shown = [], {}
         for key, images in (("seen", self.seen), ("unseen", self.unseen)):

@@ -12,7 +12,6 @@ values are computed once and every batch starts from that KV cache: a third of S
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +24,7 @@ from zero2hero.multimodal.data import ImageTextSet
 from zero2hero.multimodal.digits import DIGIT_WORDS
 from zero2hero.multimodal.image_encoder import ImageEncoder, check_images
 from zero2hero.multimodal.scenes import COLOURS, POSITIONS, SHAPES
+from zero2hero.progress import StepProgress, bar
 
 PROMPT = "Describe the image."
 IGNORE_INDEX = -100  # a label PyTorch's cross-entropy skips: padding positions
@@ -124,7 +124,7 @@ class CaptionerConfig:
 
 
 def train_captioner(clip: TinyCLIP, train: ImageTextSet, config: CaptionerConfig,
-                    progress: Callable[[int, int, float], None] | None = None) -> tuple[Captioner, list[float]]:
+                    progress: StepProgress | None = None) -> tuple[Captioner, list[float]]:
     """Train the projection of a new :class:`Captioner` on ``train`` (AdamW); return it and every step's loss.
 
     The image encoder is a copy of ``clip``'s (``clip`` itself is left untouched); its features are computed once.
@@ -164,7 +164,7 @@ def generate_captions(captioner: Captioner, images: torch.Tensor, max_new_tokens
     check_images(images)
     eos = captioner.tokenizer.eos_token_id
     captions = []
-    for start in range(0, len(images), batch_size):
+    for start in bar(range(0, len(images), batch_size), "captioning"):
         features = captioner.image_features(images[start:start + batch_size])
         out = captioner.lm(inputs_embeds=captioner.request_embeddings(features),
                            cache=captioner.head_cache(len(features)), use_cache=True)

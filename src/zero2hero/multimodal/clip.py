@@ -4,7 +4,6 @@ GPT-2 text encoder and a learnable temperature, and its training loop."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +14,7 @@ from zero2hero.errors import InputError
 from zero2hero.multimodal.data import ImageTextSet
 from zero2hero.multimodal.image_encoder import ImageEncoder
 from zero2hero.multimodal.text_encoder import TextEncoder, WordVocabulary
+from zero2hero.progress import StepProgress
 
 INITIAL_LOGIT_SCALE = math.log(1 / 0.07)  # CLIP's initial temperature, 0.07
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the learned scale so the temperature stays ≥ 0.01
@@ -86,7 +86,7 @@ class CLIPConfig:
 
 
 def train_clip(train: ImageTextSet, config: CLIPConfig,
-               progress: Callable[[int, int, float], None] | None = None) -> tuple[TinyCLIP, list[float]]:
+               progress: StepProgress | None = None) -> tuple[TinyCLIP, list[float]]:
     """Train a :class:`TinyCLIP` on ``train`` with AdamW; return it (in eval mode) and the loss of every step.
 
     The word vocabulary is built from ``train``'s captions. Each epoch visits the pairs in a new order (from
