@@ -12,20 +12,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tests.checks.mutation import failure_message
 from tests.exercises import test_ch05_exercises as ch5
 from zero2hero.checks import reference_namespace
-from zero2hero.checks.feedback import CheckFailure, one_thread
+from zero2hero.checks.feedback import one_thread
 from zero2hero.finetuning.data import Example
 
 
 def _with(**wrong: Callable) -> SimpleNamespace:
     return SimpleNamespace(**{**vars(reference_namespace(ch5.REFERENCE)), **wrong})
 
-
-def _message(check: Callable, *args: object) -> str:
-    with one_thread(), pytest.raises(CheckFailure) as failure:
-        check(*args)
-    return str(failure.value)
 
 
 # ---- one optimizer step: each mistake, written the way a learner would ----------------------------------------------
@@ -65,7 +61,7 @@ def _step_with(mistake: str) -> Callable:
      "hint: the update used the unclipped gradients: clip_grad_norm_ goes after backward and *before*"),
 ])
 def test_optimizer_step_mistakes_are_named(mistake: str, check: Callable, hint: str) -> None:
-    message = _message(check, _with(optimizer_step=_step_with(mistake)))
+    message = failure_message(check, _with(optimizer_step=_step_with(mistake)))
     assert "the parameters after step" in message
     assert hint in message
     others = [text for name, text in ch5._STEP_HINTS.items() if name != mistake]
@@ -91,7 +87,8 @@ def test_summed_accumulation_is_named() -> None:
         optimizer.zero_grad()
         return sum(loss.item() for loss in losses) / len(losses), learning_rate
 
-    message = _message(ch5.test_optimizer_step_with_accumulation_matches_a_correct_step, _with(optimizer_step=summed))
+    message = failure_message(ch5.test_optimizer_step_with_accumulation_matches_a_correct_step,
+                              _with(optimizer_step=summed))
     assert "hint: divide each batch's loss by the number of batches" in message
 
 
@@ -103,7 +100,7 @@ def test_forgetting_train_mode_is_named() -> None:
         model.eval()
         return result
 
-    message = _message(ch5.test_optimizer_step_clips_the_gradient, _with(optimizer_step=stays_in_eval))
+    message = failure_message(ch5.test_optimizer_step_clips_the_gradient, _with(optimizer_step=stays_in_eval))
     assert "expected train mode, got eval mode" in message and "hint: call model.train() first" in message
 
 
@@ -115,7 +112,8 @@ def test_warmup_off_by_one_is_named() -> None:
             return (step + 1) / warmup_steps
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
-    message = _message(ch5.test_warmup_then_decay_matches_transformers, _with(linear_warmup_then_decay=off_by_one))
+    message = failure_message(ch5.test_warmup_then_decay_matches_transformers,
+                              _with(linear_warmup_then_decay=off_by_one))
     assert "warmup_steps=3, total_steps=10" in message and "first at index 0: expected 0, got 0.333333" in message
     assert "hint: warm-up off by one" in message
 
@@ -126,7 +124,7 @@ def test_schedule_without_zero_warmup_guard_is_named() -> None:
             return step / warmup_steps
         return max(0.0, (total_steps - step) / (total_steps - warmup_steps))
 
-    message = _message(ch5.test_warmup_then_decay_matches_transformers,
+    message = failure_message(ch5.test_warmup_then_decay_matches_transformers,
                        _with(linear_warmup_then_decay=divides_by_warmup))
     assert "warmup_steps=4, total_steps=4" in message and "ZeroDivisionError" in message
     assert "hint: divide by max(1, warmup_steps)" in message
@@ -138,7 +136,7 @@ def test_micro_instead_of_macro_f1_is_named() -> None:
     def micro(y_true: Sequence[int], y_pred: Sequence[int], n_labels: int) -> float:
         return sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / len(y_true)
 
-    message = _message(ch5.test_macro_f1_matches_scikit_learn, _with(macro_f1=micro))
+    message = failure_message(ch5.test_macro_f1_matches_scikit_learn, _with(macro_f1=micro))
     assert "hint: that is micro-F1" in message
     assert "support-weighted" not in message
 
@@ -150,7 +148,7 @@ def test_macro_f1_over_present_labels_is_named() -> None:
         present = len(set(y_true) | set(y_pred))
         return reference(y_true, y_pred, n_labels) * n_labels / present
 
-    message = _message(ch5.test_macro_f1_matches_scikit_learn, _with(macro_f1=present_only))
+    message = failure_message(ch5.test_macro_f1_matches_scikit_learn, _with(macro_f1=present_only))
     assert "n_labels=4" in message and "hint: divide by n_labels" in message
 
 
@@ -161,7 +159,7 @@ def test_swapped_confusion_matrix_is_named() -> None:
             matrix[predicted][truth] += 1
         return matrix
 
-    message = _message(ch5.test_confusion_matrix_matches_scikit_learn, _with(confusion_matrix=swapped))
+    message = failure_message(ch5.test_confusion_matrix_matches_scikit_learn, _with(confusion_matrix=swapped))
     assert "first difference at item 0" in message and "hint: rows and columns swapped" in message
 
 
@@ -169,7 +167,7 @@ def test_accuracy_as_a_count_is_named() -> None:
     def count(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
         return float(sum(t == p for t, p in zip(y_true, y_pred, strict=True)))
 
-    assert "hint: return a share between 0 and 1" in _message(ch5.test_accuracy_matches_scikit_learn,
+    assert "hint: return a share between 0 and 1" in failure_message(ch5.test_accuracy_matches_scikit_learn,
                                                               _with(accuracy=count))
 
 
@@ -192,13 +190,13 @@ def _split_with(make_rng: Callable[[int], random.Random], per_class: bool = True
 
 
 def test_unseeded_shuffle_is_named() -> None:
-    message = _message(ch5.test_stratified_split_keeps_class_shares_and_is_seeded,
+    message = failure_message(ch5.test_stratified_split_keeps_class_shares_and_is_seeded,
                        _with(stratified_split=_split_with(lambda seed: random.Random())))
     assert "called twice with seed=3" in message and "hint: an unseeded shuffle" in message
 
 
 def test_a_split_that_ignores_classes_is_named() -> None:
-    message = _message(ch5.test_stratified_split_keeps_class_shares_and_is_seeded,
+    message = failure_message(ch5.test_stratified_split_keeps_class_shares_and_is_seeded,
                        _with(stratified_split=_split_with(random.Random, per_class=False)))
     assert "examples per class in validation" in message and "hint: split each class on its own" in message
 
@@ -210,7 +208,7 @@ def test_stopping_at_the_first_non_improvement_is_named() -> None:
         best = max(range(len(scores)), key=lambda i: (scores[i], -i))
         return best, len(scores) > 1 and scores[-1] <= max(scores[:-1])
 
-    message = _message(ch5.test_early_stopping_waits_for_patience, _with(early_stopping=impatient))
+    message = failure_message(ch5.test_early_stopping_waits_for_patience, _with(early_stopping=impatient))
     assert "hint: stop only after `patience` evaluations in a row without improvement" in message
 
 
@@ -219,5 +217,5 @@ def test_ties_counted_as_improvement_are_named() -> None:
         best = max(range(len(scores)), key=lambda i: (scores[i], i))
         return best, len(scores) - 1 - best >= patience
 
-    message = _message(ch5.test_early_stopping_waits_for_patience, _with(early_stopping=ties_improve))
+    message = failure_message(ch5.test_early_stopping_waits_for_patience, _with(early_stopping=ties_improve))
     assert "hint: a tie is not an improvement" in message

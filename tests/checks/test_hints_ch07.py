@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.checks.mutation import failure_message
 from tests.exercises import test_ch07_exercises as ch7
-from zero2hero.checks.feedback import CheckFailure, one_thread
+from zero2hero.checks.feedback import one_thread
 from zero2hero.llama import functional
 
 SOURCE = inspect.getsource(functional)
@@ -27,11 +28,6 @@ def _changed(old: str, new: str) -> SimpleNamespace:
     exec(compile(SOURCE.replace(old, new), functional.__file__, "exec"), namespace)
     return SimpleNamespace(**{name: namespace[name] for name in ch7.REFERENCE})
 
-
-def _message(check: Callable, *args: object) -> str:
-    with one_thread(), pytest.raises(CheckFailure) as failure:
-        check(*args)
-    return str(failure.value)
 
 
 @pytest.fixture(scope="module")
@@ -183,25 +179,25 @@ def _label(case: tuple) -> str:
 
 @pytest.mark.parametrize(("check", "old", "new", "hint"), MISTAKES, ids=[_label(c) for c in MISTAKES])
 def test_llama_mistakes_are_named(check: Callable, old: str, new: str, hint: str) -> None:
-    assert hint in _message(check, _changed(old, new))
+    assert hint in failure_message(check, _changed(old, new))
 
 
 @pytest.mark.parametrize(("check", "old", "new", "hint"), GGUF_MISTAKES, ids=[_label(c) for c in GGUF_MISTAKES])
 def test_gguf_mistakes_are_named(check: Callable, old: str, new: str, hint: str,
                                  gguf_files: dict[str, ch7.GGUFCase]) -> None:
-    assert hint in _message(check, _changed(old, new), gguf_files)
+    assert hint in failure_message(check, _changed(old, new), gguf_files)
 
 
 @pytest.mark.parametrize(("check", "old", "new", "hint"), SCALING_MISTAKES, ids=[_label(c) for c in SCALING_MISTAKES])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's, on the logarithm of 0 when the input goes unchecked
 def test_scaling_law_mistakes_are_named(check: Callable, old: str, new: str, hint: str) -> None:
-    assert hint in _message(check, _changed(old, new))
+    assert hint in failure_message(check, _changed(old, new))
 
 
 def test_a_wrong_six_n_d_is_named_before_chinchilla_optimal() -> None:
     learner = _changed(SIX, SIX.replace("6.0", "2.0"))
     learner.chinchilla_optimal = _changed(ROOT, ROOT.replace("6 *", "2 *")).chinchilla_optimal
-    message = _message(ch7.test_chinchilla_optimal_spends_the_budget_at_k_tokens_per_parameter, learner)
+    message = failure_message(ch7.test_chinchilla_optimal_spends_the_budget_at_k_tokens_per_parameter, learner)
     assert "fix `training flops is six n d` first" in message
 
 

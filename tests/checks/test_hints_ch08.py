@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.checks.mutation import failure_message
 from tests.exercises import test_ch08_exercises as ch8
-from zero2hero.checks.feedback import CheckFailure, one_thread
+from zero2hero.checks.feedback import one_thread
 from zero2hero.prompting import functional
 
 SOURCE = inspect.getsource(functional)
@@ -27,11 +28,6 @@ def _changed(old: str, new: str) -> SimpleNamespace:
     exec(compile(SOURCE.replace(old, new), functional.__file__, "exec"), namespace)
     return SimpleNamespace(**{name: namespace[name] for name in ch8.REFERENCE})
 
-
-def _message(check: Callable, *args: object) -> str:
-    with one_thread(), pytest.raises(CheckFailure) as failure:
-        check(*args)
-    return str(failure.value)
 
 
 PARTS = "parts: list[str] = []  # pieces of the result, joined once at the end"
@@ -116,7 +112,7 @@ MISTAKES = [  # (check, old, new, what its message must say)
 
 @pytest.mark.parametrize(("check", "old", "new", "hint"), MISTAKES, ids=[case[3] for case in MISTAKES])
 def test_prompting_mistakes_are_named(check: Callable, old: str, new: str, hint: str) -> None:
-    message = _message(check, _changed(old, new))
+    message = failure_message(check, _changed(old, new))
     assert hint in message, message
 
 

@@ -7,34 +7,13 @@ the way a learner might get it wrong; the other three functions stay the referen
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
 
+from tests.checks.mutation import failure_message, with_changed_line
 from tests.exercises import test_ch09_exercises as ch9
-from zero2hero.checks.feedback import CheckFailure, one_thread
-
-
-def _changed(function: str, old: str, new: str) -> SimpleNamespace:
-    """The reference functions, with ``function``'s module copied and ``old`` replaced by ``new`` in the copy."""
-    module = importlib.import_module(ch9.REFERENCE[function])
-    source = inspect.getsource(module)
-    assert source.count(old) == 1, f"{module.__name__} no longer holds {old!r} once"
-    namespace = {"__name__": module.__name__}
-    exec(compile(source.replace(old, new), module.__file__, "exec"), namespace)
-    # the copy's classes (RequestError, Change, ...) are new objects: the checks know the originals, so use those
-    namespace.update({name: value for name, value in vars(module).items() if inspect.isclass(value)})
-    functions = {name: getattr(importlib.import_module(path), name) for name, path in ch9.REFERENCE.items()}
-    return SimpleNamespace(**(functions | {function: namespace[function]}))
-
-
-def _message(check: Callable, ex: SimpleNamespace) -> str:
-    with one_thread(), pytest.raises(CheckFailure) as failure:
-        check(ex)
-    return str(failure.value)
-
 
 HASH = 'return hashlib.sha256(canonical.encode("utf-8")).hexdigest()'
 DUMPS = 'canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)'
@@ -84,7 +63,7 @@ MISTAKES = [  # (function, check, old, new, what its message must say)
 
 @pytest.mark.parametrize(("function", "check", "old", "new", "hint"), MISTAKES, ids=[case[4] for case in MISTAKES])
 def test_pipeline_and_app_mistakes_are_named(function: str, check: Callable, old: str, new: str, hint: str) -> None:
-    message = _message(check, _changed(function, old, new))
+    message = failure_message(check, with_changed_line(ch9.REFERENCE, function, old, new))
     assert hint in message, message
 
 
@@ -96,4 +75,4 @@ def test_a_list_of_events_is_not_a_stream() -> None:
 
     ex = SimpleNamespace(**{name: getattr(importlib.import_module(path), name)
                             for name, path in ch9.REFERENCE.items()} | {"sse_events": listed})
-    assert "write it as a generator" in _message(ch9.test_sse_events_sends_each_piece_as_soon_as_it_comes, ex)
+    assert "write it as a generator" in failure_message(ch9.test_sse_events_sends_each_piece_as_soon_as_it_comes, ex)

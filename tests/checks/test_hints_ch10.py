@@ -6,33 +6,12 @@ get it wrong; the other three functions stay the reference's.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import pytest
 
+from tests.checks.mutation import failure_message, with_changed_line
 from tests.exercises import test_ch10_exercises as ch10
-from zero2hero.checks.feedback import CheckFailure, one_thread
-
-
-def _changed(function: str, old: str, new: str) -> SimpleNamespace:
-    """The reference functions, with ``function``'s module copied and ``old`` replaced by ``new`` in the copy."""
-    module = importlib.import_module(ch10.REFERENCE[function])
-    source = inspect.getsource(module)
-    assert source.count(old) == 1, f"{module.__name__} no longer holds {old!r} once"
-    namespace = {"__name__": module.__name__}
-    exec(compile(source.replace(old, new), module.__file__, "exec"), namespace)
-    functions = {name: getattr(importlib.import_module(path), name) for name, path in ch10.REFERENCE.items()}
-    return SimpleNamespace(**(functions | {function: namespace[function]}))
-
-
-def _message(check: Callable, ex: SimpleNamespace) -> str:
-    with one_thread(), pytest.raises(CheckFailure) as failure:
-        check(ex)
-    return str(failure.value)
-
 
 PADDING = "    labels[attention_mask == 0] = IGNORE_INDEX\n"
 PROMPT = "    in_prompt = positions < prompt_lengths.to(input_ids.device).unsqueeze(1)"
@@ -90,12 +69,12 @@ MISTAKES = [  # (function, check, old, new, what its message must say)
 @pytest.mark.parametrize(("function", "check", "old", "new", "hint"), MISTAKES,
                          ids=[f"{case[0]}: {case[4]}" for case in MISTAKES])
 def test_alignment_and_clip_mistakes_are_named(function: str, check: Callable, old: str, new: str, hint: str) -> None:
-    message = _message(check, _changed(function, old, new))
+    message = failure_message(check, with_changed_line(ch10.REFERENCE, function, old, new))
     assert hint in message, message
 
 
 def test_reference_added_instead_of_subtracted_is_named() -> None:
     both = (DPO_CHOSEN.replace("- reference", "+ reference") + "\n"
             + DPO_REJECTED.replace("- reference", "+ reference"))
-    ex = _changed("dpo_loss", DPO_CHOSEN + "\n" + DPO_REJECTED, both)
-    assert "subtract the reference" in _message(ch10.test_dpo_loss_on_random_log_probabilities, ex)
+    ex = with_changed_line(ch10.REFERENCE, "dpo_loss", DPO_CHOSEN + "\n" + DPO_REJECTED, both)
+    assert "subtract the reference" in failure_message(ch10.test_dpo_loss_on_random_log_probabilities, ex)
