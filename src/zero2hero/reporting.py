@@ -102,8 +102,9 @@ class LabResult(Section):
         self.notes += section.notes
 
 
-def new_figure(figsize: tuple[float, float], ncols: int = 1) -> tuple[Any, Any]:
-    """A matplotlib figure and its axes (one, or a row of ``ncols``), drawn off-screen.
+def new_figure(figsize: tuple[float, float], ncols: int = 1, nrows: int = 1, squeeze: bool = True) -> tuple[Any, Any]:
+    """A matplotlib figure and its axes (one, a row of ``ncols``, or a grid; ``squeeze=False`` always gives a 2-D
+    array of axes), drawn off-screen.
 
     Built with matplotlib's object-oriented API rather than pyplot: no window, no global state to close,
     and the same result on a laptop with a display and on a headless server.
@@ -111,7 +112,7 @@ def new_figure(figsize: tuple[float, float], ncols: int = 1) -> tuple[Any, Any]:
     from matplotlib.figure import Figure as MplFigure
 
     fig = MplFigure(figsize=figsize)
-    return fig, fig.subplots(1, ncols)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
 class RunContext:

@@ -14,6 +14,7 @@ from zero2hero.labs.ch10_cutting_edge import Config
 
 SHARES = ["sft_before_accuracy", "sft_lora_accuracy", "sft_full_accuracy", "reward_pair_accuracy",
           "dpo_rules_win_ratio", "dpo_reward_win_ratio", "grpo_first_reward_ratio", "grpo_last_reward_ratio",
+          "grpo_held_out_before_accuracy", "grpo_held_out_after_accuracy",
           "clip_seen_zero_shot_accuracy", "clip_unseen_zero_shot_accuracy", "clip_digits_zero_shot_accuracy",
           "captioner_seen_all_accuracy", "captioner_unseen_colour_accuracy"]
 
@@ -32,6 +33,16 @@ def test_the_rule_judge_prefers_correct_then_shorter() -> None:
 
     item = Instruction("arithmetic", "arithmetic/0", "What is 2 + 3?", "5")
     assert rule_score(item, "5") > rule_score(item, "5, I think, after some thought") > rule_score(item, "6")
+
+
+def test_the_figures_smooth_over_past_steps_and_show_different_scenes() -> None:
+    from zero2hero.labs.ch10_alignment_steps import _trailing_mean
+    from zero2hero.labs.ch10_multimodal_steps import _distinct
+
+    assert _trailing_mean([1.0, 2.0, 3.0, 4.0], 2) == [1.0, 1.5, 2.5, 3.5]
+    captions = ["a"] * 5 + ["b"] * 3 + ["c"] * 4 + ["d"]
+    assert _distinct(captions, 2) == [0, 12] and _distinct(captions, 3) == [0, 8, 12]
+    assert _distinct(captions, 10) == [0, 5, 8, 12]  # each caption once, at its first image
 
 
 def test_quick_lab_10(quick_run) -> None:

@@ -199,6 +199,7 @@ class AlignmentSteps:
         return section
 
     def grpo(self) -> Section:
+        from zero2hero.alignment.evaluate import instruction_accuracy
         from zero2hero.alignment.grpo import GRPORunConfig, run_grpo
 
         c = self.config
@@ -208,16 +209,29 @@ class AlignmentSteps:
                                  learning_rate=c.grpo_learning_rate, seed=c.seed)
         # From the SFT model: SmolLM2 as shipped restates the sum before answering ("12 - 3 = 9"), so the
         # first-integer rule gives nearly every sample 0, every group the same reward, and GRPO no signal.
-        history = run_grpo(copy.deepcopy(self.tuned), self.tokenizer, arithmetic, settings,
+        policy = copy.deepcopy(self.tuned)
+        history = run_grpo(policy, self.tokenizer, arithmetic, settings,
                            progress=step_bar("GRPO", value_name="mean reward"))
+        held_out = [i for i in self._evaluated() if i.task == "arithmetic"]
+        before, after = (instruction_accuracy(model, self.tokenizer, held_out, c.new_tokens)["all"]
+                         for model in (self.tuned, policy))
+        window = max(1, len(history.rewards) // 6)
         section = Section()
-        section.metric("grpo_first_reward_ratio", history.rewards[0], "mean reward of the first step's samples")
-        section.metric("grpo_last_reward_ratio", history.rewards[-1], "mean reward of the last step's samples")
+        section.metric("grpo_first_reward_ratio", _mean(history.rewards[:window]),
+                       f"mean reward of the samples of the first {window} step(s)")
+        section.metric("grpo_last_reward_ratio", _mean(history.rewards[-window:]),
+                       f"mean reward of the samples of the last {window} step(s)")
+        section.metric("grpo_held_out_before_accuracy", before,
+                       f"{len(held_out)} held-out arithmetic instructions, greedy: the SFT model")
+        section.metric("grpo_held_out_after_accuracy", after, "the same after GRPO")
         section.metric("grpo_train_s", history.seconds, "GRPO training time")
         fig, ax = new_figure((6.0, 3.2))
-        ax.plot(range(1, len(history.rewards) + 1), history.rewards, marker="o", markersize=3)
+        steps = range(1, len(history.rewards) + 1)
+        ax.plot(steps, history.rewards, marker="o", markersize=3, alpha=0.4, label="each step")
+        ax.plot(steps, _trailing_mean(history.rewards, window), label=f"mean of the last {window} steps")
         ax.set(xlabel="step", ylabel="mean reward (share correct)", ylim=(-0.05, 1.05),
                title="GRPO on arithmetic: reward per step")
+        ax.legend()
         ax.grid(alpha=0.3)
         section.figures.append(self.ctx.save_figure(fig, "grpo_reward.png", "GRPO's reward curve",
                                                     "Mean verifiable reward of each step's sampled completions."))
@@ -238,10 +252,24 @@ def _interleaved_by_task(items: list[Instruction]) -> list[Instruction]:
 
 
 def _loss_figure(ctx: RunContext, curves: dict[str, list[float]], filename: str, title: str) -> Figure:
+    """Each curve's loss per step, faint, with its trailing mean over a tenth of the steps drawn over it."""
     fig, ax = new_figure((6.0, 3.2))
     for label, losses in curves.items():
-        ax.plot(range(1, len(losses) + 1), losses, label=label)
+        steps = range(1, len(losses) + 1)
+        window = max(1, len(losses) // 10)
+        (raw,) = ax.plot(steps, losses, alpha=0.35)
+        ax.plot(steps, _trailing_mean(losses, window), color=raw.get_color(),
+                label=f"{label} (mean of the last {window} steps)" if window > 1 else label)
     ax.set(xlabel="step", ylabel="loss", title=title)
     ax.legend()
     ax.grid(alpha=0.3)
     return ctx.save_figure(fig, filename, title)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _trailing_mean(values: list[float], window: int) -> list[float]:
+    """At each step, the mean of the values of the last ``window`` steps (fewer at the start)."""
+    return [_mean(values[max(0, i + 1 - window):i + 1]) for i in range(len(values))]

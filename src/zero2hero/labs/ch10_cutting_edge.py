@@ -37,7 +37,7 @@ class Config:
     dpo_beta: float = 0.1
     dpo_learning_rate: float = 5e-5  # LoRA
     dpo_prompts: int = 48  # held-out prompts whose responses are judged before and after DPO
-    grpo_steps: int = 30
+    grpo_steps: int = 60
     grpo_prompts_per_step: int = 4
     grpo_generations: int = 4
     grpo_learning_rate: float = 5e-5  # LoRA

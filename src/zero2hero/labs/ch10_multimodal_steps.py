@@ -97,13 +97,14 @@ class MultimodalSteps:
             shown[key] = (picked, captions)
         section.tables.append(Table("Captioner: attributes named right in the captions of held-out scenes",
                                     ["combinations", "images", "shape", "colour", "position", "all three"], rows))
-        section.tables.append(Table("Captions of held-out scenes", ["combinations", "truth", "generated"],
-                                    [[key, truth, generated] for key, (picked, captions) in shown.items()
-                                     for truth, generated in list(zip(picked.captions, captions,
-                                                                      strict=True))[:c.captions_shown // 2]]))
+        examples = {key: _distinct(picked.captions, c.captions_shown // 2) for key, (picked, _) in shown.items()}
+        section.tables.append(Table("Captions of held-out scenes (one per scene shown)",
+                                    ["combinations", "truth", "generated"],
+                                    [[key, shown[key][0].captions[i], shown[key][1][i]]
+                                     for key, rows in examples.items() for i in rows]))
         section.figures.append(_curve(self.ctx, losses, "captioner_loss.png", "Captioner: caption loss",
                                       "cross-entropy"))
-        section.figures.append(_caption_grid(self.ctx, shown, c.captions_shown // 2))
+        section.figures.append(_caption_grid(self.ctx, shown, examples))
         return section
 
 
@@ -126,17 +127,35 @@ def _curve(ctx: RunContext, values: list[float], filename: str, title: str, ylab
     return ctx.save_figure(fig, filename, title)
 
 
-def _caption_grid(ctx: RunContext, shown: dict[str, tuple[ImageTextSet, list[str]]], per_kind: int) -> Figure:
-    picks = [(kind, picked.images[i], picked.captions[i], captions[i])
-             for kind, (picked, captions) in shown.items() for i in range(min(per_kind, len(captions)))]
-    fig, axes = new_figure((2.3 * len(picks), 2.8), ncols=len(picks))
-    for ax, (kind, image, truth, caption) in zip(axes if len(picks) > 1 else [axes], picks, strict=True):
-        ax.axis("off")
-        ax.imshow(_as_pixels(image))
-        ax.set_title(f"{caption}\n(truth: {truth}; {kind})", fontsize=7)
+def _distinct(captions: list[str], count: int) -> list[int]:
+    """Up to ``count`` positions in ``captions``, each of a different caption, spread across the distinct ones."""
+    firsts = list({caption: i for i, caption in reversed(list(enumerate(captions)))}.values())[::-1]
+    if count >= len(firsts):
+        return firsts
+    return [firsts[round(j * (len(firsts) - 1) / max(1, count - 1))] for j in range(count)]
+
+
+def _caption_grid(ctx: RunContext, shown: dict[str, tuple[ImageTextSet, list[str]]],
+                  examples: dict[str, list[int]]) -> Figure:
+    """One row per kind (seen, unseen combinations): each image titled with its generated caption and the truth."""
+    columns = max(1, max(len(rows) for rows in examples.values()))
+    fig, axes = new_figure((2.6 * columns, 2.6 * len(examples)), nrows=len(examples), ncols=columns, squeeze=False)
+    for row, (kind, positions) in zip(axes, examples.items(), strict=True):
+        picked, captions = shown[kind]
+        for column, ax in enumerate(row):
+            ax.axis("off")
+            if column < len(positions):
+                i = positions[column]
+                ax.imshow(_as_pixels(picked.images[i]))
+                wrong = captions[i] != picked.captions[i]
+                ax.set_title(f"{captions[i]}\n(truth: {picked.captions[i]})", fontsize=7,
+                             color="firebrick" if wrong else "black")
+        row[0].text(-0.15, 0.5, f"{kind}\ncombinations", transform=row[0].transAxes, ha="right", va="center",
+                    fontsize=8)
     return ctx.save_figure(fig, "captions.png", "Captions of held-out scenes",
-                           "Generated captions, with the caption each image was rendered from and whether its "
-                           "(shape, colour) combination was seen in training.")
+                           "Generated captions above each image, the caption it was rendered from in brackets (red: "
+                           "the two differ); top row: (shape, colour) combinations seen in training, bottom row: "
+                           "combinations never seen.")
 
 
 def _as_pixels(image: torch.Tensor) -> Any:
