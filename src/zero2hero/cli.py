@@ -154,7 +154,7 @@ def check(
         raise typer.Exit(130) from None
     if not outcomes:
         fail(Zero2HeroError(f"no checks ran for chapter {chapter}", "nothing was recorded; run `pytest "
-                             f"tests/exercises/test_ch{chapter:02d}_exercises.py` to see why"))
+                            f"tests/exercises/test_ch{chapter:02d}_exercises.py` to see why"))
     passed = sum(o.passed for o in outcomes)
     if own_file:
         record_status(chapter, passed, len(outcomes))

@@ -28,15 +28,16 @@ def step_bar(description: str, value_name: str = "loss") -> StepProgress:
 
     The bar opens at the first call and closes itself after the last step, leaving no line behind.
     """
-    bar: list[tqdm] = []
+    opened: list[tqdm] = []  # the bar, once the first step has told its total
 
     def update(step: int, total: int, value: float) -> None:
-        if not bar:
-            bar.append(tqdm(total=total, desc=description, unit="step", leave=False, disable=not on_terminal()))
-        bar[0].update(step - bar[0].n)
-        bar[0].set_postfix_str(f"{value_name} {value:.4f}", refresh=False)
+        if not opened:
+            opened.append(tqdm(total=total, desc=description, unit="step", leave=False, disable=not on_terminal()))
+        line = opened[0]
+        line.update(step - line.n)
+        line.set_postfix_str(f"{value_name} {value:.4f}", refresh=False)
         if step >= total:
-            bar[0].close()
+            line.close()
 
     return update
 

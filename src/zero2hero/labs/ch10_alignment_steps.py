@@ -4,6 +4,7 @@ MiniLM for the reward model) and returns the report section that shows it."""
 from __future__ import annotations
 
 import copy
+from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
 from zero2hero.progress import step_bar
@@ -217,9 +218,9 @@ class AlignmentSteps:
                          for model in (self.tuned, policy))
         window = max(1, len(history.rewards) // 6)
         section = Section()
-        section.metric("grpo_first_reward_ratio", _mean(history.rewards[:window]),
+        section.metric("grpo_first_reward_ratio", fmean(history.rewards[:window]),
                        f"mean reward of the samples of the first {window} step(s)")
-        section.metric("grpo_last_reward_ratio", _mean(history.rewards[-window:]),
+        section.metric("grpo_last_reward_ratio", fmean(history.rewards[-window:]),
                        f"mean reward of the samples of the last {window} step(s)")
         section.metric("grpo_held_out_before_accuracy", before,
                        f"{len(held_out)} held-out arithmetic instructions, greedy: the SFT model")
@@ -266,10 +267,6 @@ def _loss_figure(ctx: RunContext, curves: dict[str, list[float]], filename: str,
     return ctx.save_figure(fig, filename, title)
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _trailing_mean(values: list[float], window: int) -> list[float]:
     """At each step, the mean of the values of the last ``window`` steps (fewer at the start)."""
-    return [_mean(values[max(0, i + 1 - window):i + 1]) for i in range(len(values))]
+    return [fmean(values[max(0, i + 1 - window):i + 1]) for i in range(len(values))]

@@ -114,7 +114,7 @@ def _spread(images: ImageTextSet, count: int) -> ImageTextSet:
 
     if count == 0 or count >= len(images):
         return images
-    rows = [round(i * (len(images) - 1) / max(1, count - 1)) for i in range(count)]
+    rows = _evenly_spaced(len(images), count)
     return ImageTextSet(images.images[rows], [images.captions[i] for i in rows],
                         [images.attributes[i] for i in rows])
 
@@ -129,10 +129,15 @@ def _curve(ctx: RunContext, values: list[float], filename: str, title: str, ylab
 
 def _distinct(captions: list[str], count: int) -> list[int]:
     """Up to ``count`` positions in ``captions``, each of a different caption, spread across the distinct ones."""
-    firsts = list({caption: i for i, caption in reversed(list(enumerate(captions)))}.values())[::-1]
+    firsts = [captions.index(caption) for caption in dict.fromkeys(captions)]  # each caption's first image
     if count >= len(firsts):
         return firsts
-    return [firsts[round(j * (len(firsts) - 1) / max(1, count - 1))] for j in range(count)]
+    return [firsts[j] for j in _evenly_spaced(len(firsts), count)]
+
+
+def _evenly_spaced(length: int, count: int) -> list[int]:
+    """``count`` positions spread evenly over ``range(length)``, the first and the last included (count ≤ length)."""
+    return [round(i * (length - 1) / max(1, count - 1)) for i in range(count)]
 
 
 def _caption_grid(ctx: RunContext, shown: dict[str, tuple[ImageTextSet, list[str]]],
